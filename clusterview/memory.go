@@ -1,0 +1,380 @@
+package clusterview
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// clusterDomainSuffix is the DNS suffix of Kubernetes Service host names.
+// The offline checker and tests assume the default cluster domain.
+const clusterDomainSuffix = ".cluster.local"
+
+// Memory is a View held in memory, filled object by object through its Add
+// methods. The offline checker builds one from YAML files and tests from
+// literals. All methods are safe for concurrent use; readers get fresh slices,
+// but the label maps inside them are shared and must not be modified.
+//
+// Objects are keyed by namespace/name (and kind for workloads), so adding an
+// object again replaces the earlier version. Adding an object never creates
+// its namespace: only AddNamespace and EnsureNamespace do, so a missing
+// Namespace manifest shows up as a missing namespace.
+type Memory struct {
+	rootNamespace string
+
+	mu sync.RWMutex
+	// namespaces maps a namespace name to its labels (never nil once present).
+	namespaces map[string]map[string]string
+	// sidecars maps namespace, then name, to the Sidecar.
+	sidecars map[string]map[string]SidecarRef
+	// workloads maps namespace, then kind + "/" + name, to the workload.
+	workloads map[string]map[string]Workload
+	// services maps a namespace/name key to the host names the Service
+	// provides.
+	services map[string]memoryService
+	// serviceEntries maps a namespace/name key to the ServiceEntry's hosts
+	// and visibility.
+	serviceEntries map[string]memoryServiceEntry
+	// peerAuthentications maps namespace, then name, to the policy.
+	peerAuthentications map[string]map[string]PeerAuthentication
+}
+
+type memoryService struct {
+	namespace string
+	hosts     []string
+}
+
+type memoryServiceEntry struct {
+	namespace string
+	hosts     []string
+	// exportTo is nil when the entry is visible from every namespace;
+	// otherwise the set of namespaces it is visible from ("." resolved).
+	exportTo map[string]bool
+}
+
+// NewMemory returns an empty view whose mesh root namespace is rootNamespace.
+func NewMemory(rootNamespace string) *Memory {
+	return &Memory{
+		rootNamespace:       rootNamespace,
+		namespaces:          map[string]map[string]string{},
+		sidecars:            map[string]map[string]SidecarRef{},
+		workloads:           map[string]map[string]Workload{},
+		services:            map[string]memoryService{},
+		serviceEntries:      map[string]memoryServiceEntry{},
+		peerAuthentications: map[string]map[string]PeerAuthentication{},
+	}
+}
+
+// RefOf extracts what the cross-object rules need from a Sidecar. A Sidecar
+// with a workloadSelector but no labels keeps a non-nil empty selector, so it
+// is still told apart from a namespace-wide one.
+func RefOf(s *sidecar.Sidecar) SidecarRef {
+	ref := SidecarRef{
+		Namespace: s.Namespace,
+		Name:      s.Name,
+		Created:   s.CreationTimestamp.Time,
+	}
+	if sel := sidecar.Selector(s); sel != nil {
+		ref.Selector = maps.Clone(sel)
+		if ref.Selector == nil {
+			ref.Selector = map[string]string{}
+		}
+	}
+	return ref
+}
+
+// AddNamespace records a namespace and its labels.
+func (m *Memory) AddNamespace(ns *corev1.Namespace) {
+	labels := maps.Clone(ns.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.namespaces[ns.Name] = labels
+}
+
+// EnsureNamespace records a namespace without labels unless it is already
+// known (its labels are then kept).
+func (m *Memory) EnsureNamespace(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.namespaces[name]; !ok {
+		m.namespaces[name] = map[string]string{}
+	}
+}
+
+// PutSidecar adds a Sidecar or replaces the one with the same namespace/name.
+func (m *Memory) PutSidecar(ref SidecarRef) {
+	if ref.Selector != nil {
+		ref.Selector = maps.Clone(ref.Selector)
+		if ref.Selector == nil {
+			ref.Selector = map[string]string{}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byName := m.sidecars[ref.Namespace]
+	if byName == nil {
+		byName = map[string]SidecarRef{}
+		m.sidecars[ref.Namespace] = byName
+	}
+	byName[ref.Name] = ref
+}
+
+// DeleteSidecar removes a Sidecar; removing one that is absent does nothing.
+func (m *Memory) DeleteSidecar(namespace, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sidecars[namespace], name)
+}
+
+// AddPod records a Pod as a workload selected by its own labels.
+func (m *Memory) AddPod(pod *corev1.Pod) {
+	m.addWorkload("Pod", pod.ObjectMeta, pod.Labels)
+}
+
+// AddWorkloadEntry records a WorkloadEntry, selected by its spec.labels (the
+// labels a Sidecar's workloadSelector matches for a VM).
+func (m *Memory) AddWorkloadEntry(we *networkingv1.WorkloadEntry) {
+	m.addWorkload("WorkloadEntry", we.ObjectMeta, we.Spec.GetLabels())
+}
+
+// AddDeployment records a Deployment's pod template, so a conflict is found
+// before any of its pods exists.
+func (m *Memory) AddDeployment(d *appsv1.Deployment) {
+	m.addWorkload("Deployment", d.ObjectMeta, d.Spec.Template.Labels)
+}
+
+// AddStatefulSet records a StatefulSet's pod template.
+func (m *Memory) AddStatefulSet(s *appsv1.StatefulSet) {
+	m.addWorkload("StatefulSet", s.ObjectMeta, s.Spec.Template.Labels)
+}
+
+// AddDaemonSet records a DaemonSet's pod template.
+func (m *Memory) AddDaemonSet(d *appsv1.DaemonSet) {
+	m.addWorkload("DaemonSet", d.ObjectMeta, d.Spec.Template.Labels)
+}
+
+// AddReplicaSet records a ReplicaSet's pod template, unless a Deployment owns
+// it: the Deployment already stands for that template.
+func (m *Memory) AddReplicaSet(rs *appsv1.ReplicaSet) {
+	if memoryOwnedBy(rs.ObjectMeta, "Deployment") {
+		return
+	}
+	m.addWorkload("ReplicaSet", rs.ObjectMeta, rs.Spec.Template.Labels)
+}
+
+// AddJob records a Job's pod template, unless a CronJob owns it: the CronJob
+// already stands for that template.
+func (m *Memory) AddJob(j *batchv1.Job) {
+	if memoryOwnedBy(j.ObjectMeta, "CronJob") {
+		return
+	}
+	m.addWorkload("Job", j.ObjectMeta, j.Spec.Template.Labels)
+}
+
+// AddCronJob records the pod template of a CronJob's job template.
+func (m *Memory) AddCronJob(cj *batchv1.CronJob) {
+	m.addWorkload("CronJob", cj.ObjectMeta, cj.Spec.JobTemplate.Spec.Template.Labels)
+}
+
+func memoryOwnedBy(meta metav1.ObjectMeta, kind string) bool {
+	for _, o := range meta.OwnerReferences {
+		if o.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Memory) addWorkload(kind string, meta metav1.ObjectMeta, labels map[string]string) {
+	w := Workload{
+		Kind:      kind,
+		Namespace: meta.Namespace,
+		Name:      meta.Name,
+		Labels:    maps.Clone(labels),
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byKey := m.workloads[w.Namespace]
+	if byKey == nil {
+		byKey = map[string]Workload{}
+		m.workloads[w.Namespace] = byKey
+	}
+	byKey[kind+"/"+w.Name] = w
+}
+
+// AddService records the host names a Service provides:
+// name.namespace.svc.cluster.local and name.namespace.svc.
+func (m *Memory) AddService(svc *corev1.Service) {
+	short := svc.Name + "." + svc.Namespace + ".svc"
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.services[svc.Namespace+"/"+svc.Name] = memoryService{
+		namespace: svc.Namespace,
+		hosts:     []string{short + clusterDomainSuffix, short},
+	}
+}
+
+// AddServiceEntry records a ServiceEntry's hosts and the namespaces it is
+// exported to: an empty exportTo or "*" means every namespace, "." its own
+// namespace, "~" none, and other values name namespaces.
+func (m *Memory) AddServiceEntry(se *networkingv1.ServiceEntry) {
+	entry := memoryServiceEntry{
+		namespace: se.Namespace,
+		hosts:     slices.Clone(se.Spec.GetHosts()),
+	}
+	if exportTo := se.Spec.GetExportTo(); len(exportTo) > 0 && !slices.Contains(exportTo, "*") {
+		entry.exportTo = map[string]bool{}
+		for _, ns := range exportTo {
+			switch ns {
+			case ".":
+				entry.exportTo[se.Namespace] = true
+			case "~":
+				// Exported nowhere: contributes no namespace.
+			default:
+				entry.exportTo[ns] = true
+			}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.serviceEntries[se.Namespace+"/"+se.Name] = entry
+}
+
+// AddPeerAuthentication records a PeerAuthentication. A policy without a
+// selector, or with a selector that has no labels, is namespace-wide (mesh-wide
+// in the root namespace), as Istio treats it; its Selector is then nil.
+func (m *Memory) AddPeerAuthentication(pa *securityv1.PeerAuthentication) {
+	p := PeerAuthentication{
+		Namespace: pa.Namespace,
+		Name:      pa.Name,
+		Mode:      pa.Spec.GetMtls().GetMode().String(),
+	}
+	if labels := pa.Spec.GetSelector().GetMatchLabels(); len(labels) > 0 {
+		p.Selector = maps.Clone(labels)
+	}
+	if portLevel := pa.Spec.GetPortLevelMtls(); len(portLevel) > 0 {
+		p.PortModes = make(map[uint32]string, len(portLevel))
+		for port, mtls := range portLevel {
+			p.PortModes[port] = mtls.GetMode().String()
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byName := m.peerAuthentications[p.Namespace]
+	if byName == nil {
+		byName = map[string]PeerAuthentication{}
+		m.peerAuthentications[p.Namespace] = byName
+	}
+	byName[p.Name] = p
+}
+
+// RootNamespace implements View.
+func (m *Memory) RootNamespace() string { return m.rootNamespace }
+
+// Sidecars implements View; the result is sorted by name.
+func (m *Memory) Sidecars(namespace string) []SidecarRef {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := slices.Collect(maps.Values(m.sidecars[namespace]))
+	slices.SortFunc(out, func(a, b SidecarRef) int {
+		return strings.Compare(a.Key(), b.Key())
+	})
+	return out
+}
+
+// Workloads implements View; the result is sorted by kind, then name.
+func (m *Memory) Workloads(namespace string) []Workload {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := slices.Collect(maps.Values(m.workloads[namespace]))
+	slices.SortFunc(out, func(a, b Workload) int {
+		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// NamespaceExists implements View.
+func (m *Memory) NamespaceExists(namespace string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.namespaces[namespace]
+	return ok
+}
+
+// NamespaceLabels implements View: nil when the namespace does not exist, an
+// empty map when it exists without labels.
+func (m *Memory) NamespaceLabels(namespace string) map[string]string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.namespaces[namespace]
+}
+
+// HostExists implements View. Services are visible from every namespace. A
+// ServiceEntry host "*.example.com" provides any name under example.com, as
+// it does for Istio's own host matching.
+func (m *Memory) HostExists(namespace, host, fromNamespace string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, svc := range m.services {
+		if namespace != "*" && namespace != svc.namespace {
+			continue
+		}
+		if slices.Contains(svc.hosts, host) {
+			return true
+		}
+	}
+	for _, se := range m.serviceEntries {
+		if namespace != "*" && namespace != se.namespace {
+			continue
+		}
+		if se.exportTo != nil && !se.exportTo[fromNamespace] {
+			continue
+		}
+		for _, h := range se.hosts {
+			if memoryHostProvides(h, host) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// memoryHostProvides reports whether a registry host (possibly a wildcard
+// "*.example.com" or "*") provides the exact name host.
+func memoryHostProvides(registryHost, host string) bool {
+	if registryHost == host || registryHost == "*" {
+		return true
+	}
+	if suffix, ok := strings.CutPrefix(registryHost, "*"); ok && strings.HasPrefix(suffix, ".") {
+		return strings.HasSuffix(host, suffix) && len(host) > len(suffix)
+	}
+	return false
+}
+
+// PeerAuthentications implements View; the result is sorted by name.
+func (m *Memory) PeerAuthentications(namespace string) []PeerAuthentication {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := slices.Collect(maps.Values(m.peerAuthentications[namespace]))
+	slices.SortFunc(out, func(a, b PeerAuthentication) int {
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+var _ View = (*Memory)(nil)

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/sidecar-webhook/sidecar-webhook/certs"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
+	"github.com/sidecar-webhook/sidecar-webhook/webhook"
+)
+
+// devConfig is the dev command's configuration.
+type devConfig struct {
+	stateDir string
+	assets   string
+	server   server.Config
+}
+
+func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	cfg := devConfig{server: defaultServerConfig()}
+	fs.StringVar(&cfg.stateDir, "state-dir", ".local", "directory for the kubeconfig, certificates and logs")
+	fs.StringVar(&cfg.assets, "assets", "", "directory with etcd, kube-apiserver and kubectl (default: ./bin or $KUBEBUILDER_ASSETS)")
+	bindServerFlags(fs, &cfg.server)
+	var logs logFlags
+	logs.bind(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	// Locally the webhook listens on loopback only, on a free port unless
+	// one was asked for, and exposes no metrics or probes by default.
+	cfg.server.Host = "127.0.0.1"
+	if !flagSet(fs, "port") {
+		cfg.server.Port = 0
+	}
+	if !flagSet(fs, "metrics-bind-address") {
+		cfg.server.MetricsAddr = "0"
+	}
+	if !flagSet(fs, "health-probe-bind-address") {
+		cfg.server.HealthAddr = "0"
+	}
+	log := logs.logger(stderr)
+	ctrllog.SetLogger(log)
+	if err := dev(ctx, cfg, log, stdout); err != nil {
+		fmt.Fprintf(stderr, "sidecar-webhook dev: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) error {
+	stateDir, err := filepath.Abs(cfg.stateDir)
+	if err != nil {
+		return err
+	}
+	istioCRDs, err := crds.IstioCRDs()
+	if err != nil {
+		return err
+	}
+	cluster, err := localcluster.Start(ctx, localcluster.Options{
+		AssetsDir: cfg.assets,
+		StateDir:  stateDir,
+		CRDPaths:  []string{istioCRDs},
+		Logger:    log.WithName("localcluster"),
+	})
+	if err != nil {
+		return fmt.Errorf("starting the local control plane: %w", err)
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			log.Error(err, "stopping the local control plane")
+		}
+	}()
+
+	if cfg.server.Port == 0 {
+		if cfg.server.Port, err = freePort(); err != nil {
+			return err
+		}
+	}
+	cfg.server.CertDir = filepath.Join(stateDir, "certs")
+	bundle, err := certs.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), 365*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	if err := bundle.WriteDir(cfg.server.CertDir); err != nil {
+		return err
+	}
+
+	serverCtx, stopServer := context.WithCancel(ctx)
+	defer stopServer()
+	serverDone := make(chan error, 1)
+	go func() {
+		serverDone <- server.Run(serverCtx, cfg.server, cluster.Config, log, prometheus.NewRegistry())
+	}()
+	addr := net.JoinHostPort(cfg.server.Host, strconv.Itoa(cfg.server.Port))
+	if err := waitServing(ctx, addr, bundle.CACert, serverDone); err != nil {
+		return err
+	}
+	if err := registerWebhooks(ctx, cluster.Config, "https://"+addr, bundle.CACert); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ready: export KUBECONFIG=%s\n", cluster.KubeconfigPath)
+	fmt.Fprintf(stdout, "webhook: https://%s%s and %s; kubectl: %s\n", addr, webhook.ValidateSidecarsPath, webhook.MutateSidecarsPath, cluster.Kubectl)
+
+	select {
+	case <-ctx.Done():
+		stopServer()
+		return <-serverDone
+	case err := <-serverDone:
+		if err == nil {
+			err = fmt.Errorf("the webhook server stopped unexpectedly")
+		}
+		return err
+	case <-cluster.Done():
+		return fmt.Errorf("the local control plane stopped unexpectedly; see %s", cluster.APIServerLog)
+	}
+}
+
+// registerWebhooks installs the same configurations a cluster gets from
+// deploy/, pointed at the local server by URL.
+func registerWebhooks(ctx context.Context, cfg *rest.Config, baseURL string, caBundle []byte) error {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	clientConfig := webhook.URLClientConfig(baseURL, caBundle)
+	opts := webhook.ConfigOptions{ExcludedNamespaces: []string{"kube-system"}}
+	if _, err := client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx,
+		webhook.ValidatingConfiguration(clientConfig, opts), createOptions); err != nil {
+		return fmt.Errorf("registering the validating webhook: %w", err)
+	}
+	if _, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx,
+		webhook.MutatingConfiguration(clientConfig, opts), createOptions); err != nil {
+		return fmt.Errorf("registering the mutating webhook: %w", err)
+	}
+	return nil
+}
+
+// waitServing waits until the webhook answers TLS handshakes with a
+// certificate the CA vouches for, so the configurations are registered only
+// once requests can succeed.
+func waitServing(ctx context.Context, addr string, caPEM []byte, serverDone <-chan error) error {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	deadline := time.After(30 * time.Second)
+	for {
+		dialer := &tls.Dialer{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+		conn, err := dialer.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return conn.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-serverDone:
+			return fmt.Errorf("the webhook server failed to start: %v", err)
+		case <-deadline:
+			return fmt.Errorf("the webhook server did not start serving on %s within 30s: %v", addr, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}

@@ -1,0 +1,123 @@
+// Command sidecar-webhook validates, defaults and explains Istio Sidecars.
+//
+//	sidecar-webhook serve    the admission webhook server (in a cluster)
+//	sidecar-webhook dev      a local control plane with the webhook registered
+//	sidecar-webhook check    the same decisions offline, on YAML/JSON files
+//
+// main only turns flags into configuration and hands a signal-aware context
+// down; the work is in the packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
+	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	exitOK      = 0
+	exitDenied  = 1 // check: some Sidecar would be denied
+	exitFailure = 1 // serve, dev: the server could not run
+	exitUsage   = 2 // bad flags, unreadable or unparsable input
+)
+
+// errUsage marks an error whose cause is how the command was called.
+var errUsage = errors.New("usage")
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the admission webhook server (in a cluster)", runServe},
+		{"dev", "start a local control plane with the webhook registered", runDev},
+		{"check", "decide on Sidecars in files, offline (CI, GitOps repositories)", runCheck},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdin, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "sidecar-webhook: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: sidecar-webhook COMMAND [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'sidecar-webhook COMMAND -h' for a command's flags.")
+}
+
+// logFlags are the logging flags every long-running command takes.
+type logFlags struct {
+	development bool
+	verbosity   int
+}
+
+func (l *logFlags) bind(fs *flag.FlagSet) {
+	fs.BoolVar(&l.development, "log-development", false, "human-readable console logs instead of JSON")
+	fs.IntVar(&l.verbosity, "v", 0, "log verbosity; 1 adds denial messages (which quote object fields)")
+}
+
+func (l *logFlags) logger(w io.Writer) logr.Logger {
+	return crzap.New(
+		crzap.WriteTo(w),
+		crzap.UseDevMode(l.development),
+		crzap.Level(zapcore.Level(-l.verbosity)),
+	)
+}
+
+// parseFlags parses args, printing errors and help to stderr; it returns
+// errUsage (exit 2) on a bad flag and flag.ErrHelp for -h.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
+}

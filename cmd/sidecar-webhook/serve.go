@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
+	"github.com/sidecar-webhook/sidecar-webhook/validation"
+)
+
+// serveFlags binds the server's flags to a server.Config. Shared by serve
+// and dev so that both run the same server the same way.
+func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
+	fs.StringVar(&cfg.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key (reloaded when they change)")
+	fs.IntVar(&cfg.Port, "port", 9443, "HTTPS port of the webhook server")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 disables)")
+	fs.StringVar(&cfg.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables)")
+	fs.Func("enforcement", "deny (default) or warn: warn admits Sidecars that break a rule and reports each as a warning", func(s string) error {
+		cfg.Validation.Enforcement = validation.Enforcement(s)
+		return nil
+	})
+	fs.BoolVar(&cfg.Validation.AllowNamespaceOverride, "allow-namespace-override", false,
+		"honour the namespace label "+validation.NamespaceEnforcementLabel+"=warn")
+}
+
+func defaultServerConfig() server.Config {
+	return server.Config{Validation: validation.Options{Enforcement: validation.EnforcementDeny}}
+}
+
+func runServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := defaultServerConfig()
+	bindServerFlags(fs, &cfg)
+	var logs logFlags
+	logs.bind(fs)
+	var kubeconfig string
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "sidecar-webhook serve: %v\n", err)
+		return exitUsage
+	}
+	log := logs.logger(stderr)
+	ctrllog.SetLogger(log)
+	restConfig, err := config.GetConfigWithContext("")
+	if kubeconfig != "" {
+		restConfig, err = loadKubeconfig(kubeconfig)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sidecar-webhook serve: loading kubeconfig: %v\n", err)
+		return exitUsage
+	}
+	if err := server.Run(ctx, cfg, restConfig, log, metrics.Registry); err != nil {
+		log.Error(err, "server stopped")
+		return exitFailure
+	}
+	return exitOK
+}
+
+var createOptions = metav1.CreateOptions{}
+
+func loadKubeconfig(path string) (*rest.Config, error) {
+	return clientcmd.BuildConfigFromFlags("", path)
+}

@@ -1,0 +1,194 @@
+package offline
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/defaults"
+	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
+	"github.com/sidecar-webhook/sidecar-webhook/validation"
+)
+
+// Options are the checker's inputs besides the documents.
+type Options struct {
+	// RootNamespace is the mesh root namespace.
+	RootNamespace string
+	// DefaultNamespace is where an object without metadata.namespace lives,
+	// as `kubectl apply` without -n would put it.
+	DefaultNamespace string
+	Validation       validation.Options
+	// View, if set, is the starting cluster state (check --cluster); the
+	// documents' objects are added on top. Nil starts from nothing.
+	View *clusterview.Memory
+}
+
+// Decision is the verdict on one Sidecar document; the JSON form is the
+// checker's `-o json` output.
+type Decision struct {
+	Kind       string   `json:"kind"`
+	APIVersion string   `json:"apiVersion"`
+	Namespace  string   `json:"namespace"`
+	Name       string   `json:"name"`
+	File       string   `json:"file"`
+	Line       int      `json:"line"`
+	Allowed    bool     `json:"allowed"`
+	Message    string   `json:"message"`
+	Warnings   []string `json:"warnings"`
+}
+
+// Check builds the cluster state from every non-Sidecar document, then
+// admits the Sidecars in input order. An admitted Sidecar joins the state, so
+// a later one is checked against it; a repeated namespace/name is an update.
+func Check(docs []Document, opts Options) ([]Decision, error) {
+	if opts.DefaultNamespace == "" {
+		opts.DefaultNamespace = "default"
+	}
+	view := opts.View
+	if view == nil {
+		view = clusterview.NewMemory(opts.RootNamespace)
+	}
+	for _, d := range docs {
+		if isSidecar(d) {
+			continue
+		}
+		if err := addToView(view, d, opts.DefaultNamespace); err != nil {
+			return nil, &ReadError{File: d.File, Line: d.Line, Err: err}
+		}
+	}
+	// Objects in the input imply their namespaces exist where they will be
+	// applied, as do the namespaces every cluster has.
+	for _, ns := range []string{opts.DefaultNamespace, "default", "kube-system", opts.RootNamespace} {
+		view.EnsureNamespace(ns)
+	}
+	for _, d := range docs {
+		view.EnsureNamespace(namespaceOf(d, opts.DefaultNamespace))
+	}
+
+	var out []Decision
+	for _, d := range docs {
+		if !isSidecar(d) {
+			continue
+		}
+		dec := decide(d, view, opts)
+		out = append(out, dec)
+	}
+	return out, nil
+}
+
+func decide(d Document, view *clusterview.Memory, opts Options) Decision {
+	ns := namespaceOf(d, opts.DefaultNamespace)
+	dec := Decision{Kind: d.Kind, APIVersion: d.APIVersion, Namespace: ns, Name: d.Name, File: d.File, Line: d.Line, Warnings: []string{}}
+	name := d.Name
+	if name == "" {
+		name = "<generated>"
+	}
+	// The same steps the API server takes: mutate (default), then validate.
+	obj, errs := sidecar.Decode(d.JSON)
+	if len(errs) == 0 {
+		var generic map[string]any
+		if err := json.Unmarshal(d.JSON, &generic); err == nil && len(defaults.Apply(generic)) > 0 {
+			if defaulted, err := json.Marshal(generic); err == nil {
+				obj, errs = sidecar.Decode(defaulted)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		st := validation.DenialStatus(name, errs)
+		dec.Message = st.Message
+		return dec
+	}
+	obj.Namespace = ns
+	result := validation.Decide(obj, view, opts.Validation)
+	dec.Warnings = append(dec.Warnings, result.Warnings.Strings()...)
+	if !result.Allowed() {
+		st := validation.DenialStatus(name, result.Errors)
+		dec.Message = st.Message
+		return dec
+	}
+	dec.Allowed = true
+	view.PutSidecar(clusterview.RefOf(obj))
+	return dec
+}
+
+func isSidecar(d Document) bool {
+	gv, err := schema.ParseGroupVersion(d.APIVersion)
+	return err == nil && gv.Group == sidecar.Group && d.Kind == sidecar.Kind
+}
+
+func namespaceOf(d Document, fallback string) string {
+	if d.Namespace != "" {
+		return d.Namespace
+	}
+	if d.Kind == "Namespace" {
+		return d.Name
+	}
+	return fallback
+}
+
+// addToView adds the kinds the cluster rules read; anything else in a
+// repository (ConfigMaps, RBAC, ...) is ignored.
+func addToView(view *clusterview.Memory, d Document, defaultNamespace string) error {
+	gv, err := schema.ParseGroupVersion(d.APIVersion)
+	if err != nil {
+		return fmt.Errorf("invalid apiVersion %q: %v", d.APIVersion, err)
+	}
+	switch gv.Group + "/" + d.Kind {
+	case "/Namespace":
+		return add(d, "", view.AddNamespace)
+	case "/Pod":
+		return add(d, defaultNamespace, view.AddPod)
+	case "/Service":
+		return add(d, defaultNamespace, view.AddService)
+	case "apps/Deployment":
+		return add(d, defaultNamespace, view.AddDeployment)
+	case "apps/StatefulSet":
+		return add(d, defaultNamespace, view.AddStatefulSet)
+	case "apps/DaemonSet":
+		return add(d, defaultNamespace, view.AddDaemonSet)
+	case "apps/ReplicaSet":
+		return add(d, defaultNamespace, view.AddReplicaSet)
+	case "batch/Job":
+		return add(d, defaultNamespace, view.AddJob)
+	case "batch/CronJob":
+		return add(d, defaultNamespace, view.AddCronJob)
+	case "networking.istio.io/WorkloadEntry":
+		return add(d, defaultNamespace, view.AddWorkloadEntry)
+	case "networking.istio.io/ServiceEntry":
+		return add(d, defaultNamespace, view.AddServiceEntry)
+	case "security.istio.io/PeerAuthentication":
+		return add(d, defaultNamespace, view.AddPeerAuthentication)
+	}
+	return nil
+}
+
+// add decodes d into a fresh T, places it in defaultNamespace when it names
+// none (cluster-scoped kinds pass ""), and hands it to the view.
+func add[T any, PT interface {
+	*T
+	metav1.Object
+}](d Document, defaultNamespace string, into func(PT)) error {
+	obj := PT(new(T))
+	if err := json.Unmarshal(d.JSON, obj); err != nil {
+		return fmt.Errorf("decoding %s %q: %v", d.Kind, d.Name, err)
+	}
+	if defaultNamespace != "" && obj.GetNamespace() == "" {
+		obj.SetNamespace(defaultNamespace)
+	}
+	into(obj)
+	return nil
+}
+
+// FieldErrorsText renders errors one per line, for logs and tests.
+func FieldErrorsText(errs field.ErrorList) string {
+	lines := make([]string, 0, len(errs))
+	for _, e := range errs {
+		lines = append(lines, e.Error())
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,86 @@
+// Package sidecar is the object model every other package speaks: the typed
+// Istio Sidecar (istio.io/client-go, identical schema in v1alpha3, v1beta1 and
+// v1), a strict decoder that reports shape problems as field errors, and the
+// small helpers that several layers need (selectors, address forms).
+package sidecar
+
+import (
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Group is the API group of Istio's networking resources.
+const Group = "networking.istio.io"
+
+// Kind is the kind this project guards.
+const Kind = "Sidecar"
+
+// Resource is the plural resource name the API server routes by.
+const Resource = "sidecars"
+
+// ServedVersions are the versions of the Sidecar CRD that Istio serves. They
+// share one schema, so one decoder and one set of rules covers them all.
+var ServedVersions = []string{"v1alpha3", "v1beta1", "v1"}
+
+// Sidecar is the typed object. The v1 client type is used for every served
+// version because the spec is the same protobuf message in all of them.
+type Sidecar = networkingv1.Sidecar
+
+// IsServedGVK reports whether gvk is a Sidecar in one of the served versions.
+func IsServedGVK(gvk schema.GroupVersionKind) bool {
+	return gvk.Group == Group && gvk.Kind == Kind && isServedVersion(gvk.Version)
+}
+
+// IsServedGVR reports whether gvr is the sidecars resource in a served version.
+func IsServedGVR(gvr schema.GroupVersionResource) bool {
+	return gvr.Group == Group && gvr.Resource == Resource && isServedVersion(gvr.Version)
+}
+
+func isServedVersion(v string) bool {
+	for _, s := range ServedVersions {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// UnixPrefix marks a bind or endpoint address as a Unix domain socket.
+const UnixPrefix = "unix://"
+
+// IsUnixAddress reports whether addr names a Unix domain socket.
+func IsUnixAddress(addr string) bool { return strings.HasPrefix(addr, UnixPrefix) }
+
+// SelectorMatches reports whether a workloadSelector's labels select a
+// workload carrying labels. An empty selector selects nothing here: callers
+// treat a missing selector (namespace-wide) separately, and an empty one is
+// rejected by validation.
+func SelectorMatches(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Selector returns the workloadSelector labels of s, or nil when s is
+// namespace-wide (no workloadSelector at all).
+func Selector(s *Sidecar) map[string]string {
+	if s.Spec.GetWorkloadSelector() == nil {
+		return nil
+	}
+	labels := s.Spec.GetWorkloadSelector().GetLabels()
+	if labels == nil {
+		return map[string]string{}
+	}
+	return labels
+}
+
+// HasSelector reports whether s carries a workloadSelector (even an empty one).
+func HasSelector(s *Sidecar) bool { return s.Spec.GetWorkloadSelector() != nil }

@@ -1,0 +1,173 @@
+// Package webhook is the thin HTTP layer: it decodes admission requests, calls
+// the pure code in validation and defaults, and turns the result into an
+// admission response (status, warnings, JSON patch). It holds no rules.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/defaults"
+	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
+	"github.com/sidecar-webhook/sidecar-webhook/validation"
+)
+
+// MaxReportedWarnings caps the warnings likewise; the API server also limits
+// the size of warning headers.
+const MaxReportedWarnings = 25
+
+// Cluster gives the Sidecar validator the cluster state to decide against.
+type Cluster interface {
+	// View returns the current cached view, or an error while it cannot be
+	// trusted (before the caches have synced).
+	View(ctx context.Context) (clusterview.View, error)
+	// Confirm returns a view whose Sidecars in namespace were read directly
+	// from the API server, bypassing the cache, to close the window in which
+	// two replicas admit two conflicting Sidecars.
+	Confirm(ctx context.Context, namespace string) (clusterview.View, error)
+}
+
+// SidecarValidator answers /validate/sidecars.
+type SidecarValidator struct {
+	// Cluster is nil when only per-object rules apply (offline use, tests).
+	Cluster Cluster
+	Options validation.Options
+}
+
+// Handle implements admission.Handler.
+func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	if resp, done := checkSidecarRequest(req); done {
+		return resp
+	}
+	obj, errs := sidecar.Decode(req.Object.Raw)
+	if len(errs) > 0 {
+		return denyInvalid(requestName(req), errs, nil)
+	}
+	fillIdentity(obj, req)
+
+	var view clusterview.View
+	if v.Cluster != nil {
+		var err error
+		if view, err = v.Cluster.View(ctx); err != nil {
+			// Never "allowed" on a view we cannot trust: the API server's
+			// failurePolicy decides what the user sees.
+			return admission.Errored(http.StatusServiceUnavailable, err)
+		}
+	}
+	result := validation.Decide(obj, view, v.Options)
+	if result.Allowed() && view != nil && coveredByUniqueness(obj) {
+		// The cache may lag a Sidecar admitted a moment ago by another
+		// replica; re-read this namespace's Sidecars before saying yes.
+		confirmed, err := v.Cluster.Confirm(ctx, obj.Namespace)
+		if err != nil {
+			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("confirming with the API server: %w", err))
+		}
+		result = validation.Decide(obj, confirmed, v.Options)
+	}
+	if !result.Allowed() {
+		return denyInvalid(requestName(req), result.Errors, result.Warnings)
+	}
+	return admission.Allowed("").WithWarnings(limitWarnings(result.Warnings)...)
+}
+
+// SidecarDefaulter answers /mutate/sidecars.
+type SidecarDefaulter struct{}
+
+// Handle implements admission.Handler.
+func (d *SidecarDefaulter) Handle(_ context.Context, req admission.Request) admission.Response {
+	if resp, done := checkSidecarRequest(req); done {
+		return resp
+	}
+	// Decode first so a malformed object is refused with field paths here,
+	// rather than defaulted.
+	if _, errs := sidecar.Decode(req.Object.Raw); len(errs) > 0 {
+		return denyInvalid(requestName(req), errs, nil)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if changes := defaults.Apply(obj); len(changes) == 0 {
+		return admission.Allowed("")
+	}
+	mutated, err := json.Marshal(obj)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, mutated)
+}
+
+// checkSidecarRequest answers the requests that need no decision: a resource
+// this endpoint does not handle, deletes, and requests without an object.
+func checkSidecarRequest(req admission.Request) (admission.Response, bool) {
+	gvr := schema.GroupVersionResource{Group: req.Resource.Group, Version: req.Resource.Version, Resource: req.Resource.Resource}
+	if !sidecar.IsServedGVR(gvr) {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf(
+			"this endpoint handles %s/%s (%v), not %q", sidecar.Group, sidecar.Resource, sidecar.ServedVersions, gvr.String())), true
+	}
+	switch req.Operation {
+	case admissionv1.Create, admissionv1.Update:
+	case admissionv1.Delete, admissionv1.Connect:
+		return admission.Allowed(""), true
+	default:
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("unknown operation %q", req.Operation)), true
+	}
+	if len(req.Object.Raw) == 0 {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("the request has no object")), true
+	}
+	return admission.Response{}, false
+}
+
+// coveredByUniqueness reports whether a uniqueness rule (one namespace-wide
+// Sidecar; no two selecting one workload) applies, which is every Sidecar.
+// It exists to make the confirmation step's reason visible at the call site.
+func coveredByUniqueness(*sidecar.Sidecar) bool { return true }
+
+// fillIdentity makes the decoded object's identity match the request: a
+// Sidecar created with generateName or without a namespace in its body gets
+// them from the request, as the API server will store it.
+func fillIdentity(obj *sidecar.Sidecar, req admission.Request) {
+	if obj.Namespace == "" {
+		obj.Namespace = req.Namespace
+	}
+	if obj.Name == "" {
+		obj.Name = req.Name
+	}
+}
+
+func requestName(req admission.Request) string {
+	if req.Name != "" {
+		return req.Name
+	}
+	return "<generated>"
+}
+
+// denyInvalid answers with validation.DenialStatus, the project's one error
+// contract, plus any warnings gathered on the way.
+func denyInvalid(name string, errs field.ErrorList, warnings validation.Warnings) admission.Response {
+	status := validation.DenialStatus(name, errs)
+	return admission.Response{
+		AdmissionResponse: admissionv1.AdmissionResponse{
+			Allowed:  false,
+			Result:   &status,
+			Warnings: limitWarnings(warnings),
+		},
+	}
+}
+
+func limitWarnings(ws validation.Warnings) []string {
+	out := ws.Strings()
+	if len(out) > MaxReportedWarnings {
+		more := len(out) - MaxReportedWarnings
+		out = append(out[:MaxReportedWarnings], fmt.Sprintf("and %d more warnings not shown", more))
+	}
+	return out
+}
