@@ -256,6 +256,19 @@ func (m *Memory) AddServiceEntry(se *networkingv1.ServiceEntry) {
 // selector, or with a selector that has no labels, is namespace-wide (mesh-wide
 // in the root namespace), as Istio treats it; its Selector is then nil.
 func (m *Memory) AddPeerAuthentication(pa *securityv1.PeerAuthentication) {
+	p := PeerAuthenticationOf(pa)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byName := m.peerAuthentications[p.Namespace]
+	if byName == nil {
+		byName = map[string]PeerAuthentication{}
+		m.peerAuthentications[p.Namespace] = byName
+	}
+	byName[p.Name] = p
+}
+
+// PeerAuthenticationOf extracts what the rules need from a PeerAuthentication.
+func PeerAuthenticationOf(pa *securityv1.PeerAuthentication) PeerAuthentication {
 	p := PeerAuthentication{
 		Namespace: pa.Namespace,
 		Name:      pa.Name,
@@ -270,14 +283,7 @@ func (m *Memory) AddPeerAuthentication(pa *securityv1.PeerAuthentication) {
 			p.PortModes[port] = mtls.GetMode().String()
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	byName := m.peerAuthentications[p.Namespace]
-	if byName == nil {
-		byName = map[string]PeerAuthentication{}
-		m.peerAuthentications[p.Namespace] = byName
-	}
-	byName[p.Name] = p
+	return p
 }
 
 // RootNamespace implements View.
@@ -306,6 +312,13 @@ func (m *Memory) Workloads(namespace string) []Workload {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out
+}
+
+// Namespaces implements View.
+func (m *Memory) Namespaces() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Sorted(maps.Keys(m.namespaces))
 }
 
 // NamespaceExists implements View.

@@ -62,6 +62,8 @@ type View interface {
 	Sidecars(namespace string) []SidecarRef
 	// Workloads lists the selectable workloads in a namespace.
 	Workloads(namespace string) []Workload
+	// Namespaces lists every namespace, sorted.
+	Namespaces() []string
 	// NamespaceExists reports whether a namespace exists.
 	NamespaceExists(namespace string) bool
 	// NamespaceLabels returns a namespace's labels (nil if it does not exist).

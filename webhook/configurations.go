@@ -121,8 +121,10 @@ func MutatingConfiguration(client ClientConfigFor, opts ConfigOptions) *admissio
 			SideEffects:             ptr(admissionregistrationv1.SideEffectClassNone),
 			TimeoutSeconds:          ptr(PodTimeoutSeconds),
 			AdmissionReviewVersions: []string{admissionReviewVersion},
-			ReinvocationPolicy:      ptr(admissionregistrationv1.NeverReinvocationPolicy),
-			NamespaceSelector:       selector,
+			// Later mutating webhooks (Istio's injector among them) may add
+			// labels that change which Sidecar selects the pod.
+			ReinvocationPolicy: ptr(admissionregistrationv1.IfNeededReinvocationPolicy),
+			NamespaceSelector:  selector,
 			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 				Key: SidecarInjectPodLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"},
 			}}},

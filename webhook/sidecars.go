@@ -39,6 +39,9 @@ type Cluster interface {
 type SidecarValidator struct {
 	// Cluster is nil when only per-object rules apply (offline use, tests).
 	Cluster Cluster
+	// Pending, if set, closes the race between two conflicting Sidecars
+	// sent to this replica at the same moment.
+	Pending *Pending
 	Options validation.Options
 }
 
@@ -62,15 +65,29 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 			return admission.Errored(http.StatusServiceUnavailable, err)
 		}
 	}
+	dryRun := req.DryRun != nil && *req.DryRun
+	if view != nil && v.Pending != nil {
+		unlock := v.Pending.Lock(obj.Namespace)
+		defer unlock()
+		view = v.Pending.Overlay(view, obj.Namespace)
+	}
 	result := validation.Decide(obj, view, v.Options)
-	if result.Allowed() && view != nil && coveredByUniqueness(obj) {
-		// The cache may lag a Sidecar admitted a moment ago by another
-		// replica; re-read this namespace's Sidecars before saying yes.
+	if result.Allowed() && view != nil {
+		// Every Sidecar falls under a uniqueness rule. The cache may lag a
+		// Sidecar admitted a moment ago by another replica: re-read this
+		// namespace's Sidecars from the API server before saying yes.
 		confirmed, err := v.Cluster.Confirm(ctx, obj.Namespace)
 		if err != nil {
 			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("confirming with the API server: %w", err))
 		}
+		if v.Pending != nil {
+			confirmed = v.Pending.Overlay(confirmed, obj.Namespace)
+		}
 		result = validation.Decide(obj, confirmed, v.Options)
+		// A dry run stores nothing, so it must leave no trace either.
+		if result.Allowed() && v.Pending != nil && !dryRun {
+			v.Pending.Add(clusterview.RefOf(obj))
+		}
 	}
 	if !result.Allowed() {
 		return denyInvalid(requestName(req), result.Errors, result.Warnings)
@@ -125,11 +142,6 @@ func checkSidecarRequest(req admission.Request) (admission.Response, bool) {
 	}
 	return admission.Response{}, false
 }
-
-// coveredByUniqueness reports whether a uniqueness rule (one namespace-wide
-// Sidecar; no two selecting one workload) applies, which is every Sidecar.
-// It exists to make the confirmation step's reason visible at the call site.
-func coveredByUniqueness(*sidecar.Sidecar) bool { return true }
 
 // fillIdentity makes the decoded object's identity match the request: a
 // Sidecar created with generateName or without a namespace in its body gets

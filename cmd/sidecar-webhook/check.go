@@ -1,10 +1,14 @@
 package main
 
 import (
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
 	"io"
 
 	"github.com/sidecar-webhook/sidecar-webhook/internal/offline"
@@ -17,6 +21,8 @@ type checkConfig struct {
 	namespace     string
 	output        string
 	enforcement   string
+	cluster       bool
+	kubeconfig    string
 	paths         []string
 }
 
@@ -27,16 +33,18 @@ func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
 		fs.PrintDefaults()
 	}
 	var cfg checkConfig
-	fs.StringVar(&cfg.rootNamespace, "root-namespace", "istio-system", "mesh root namespace")
+	fs.StringVar(&cfg.rootNamespace, "root-namespace", "", "mesh root namespace (default istio-system; with --cluster, the mesh config's)")
 	fs.StringVar(&cfg.namespace, "namespace", "default", "namespace of objects that name none")
 	fs.StringVar(&cfg.output, "o", "text", "output format: text or json")
 	fs.StringVar(&cfg.enforcement, "enforcement", string(validation.EnforcementDeny), "deny or warn")
+	fs.BoolVar(&cfg.cluster, "cluster", false, "start from the live cluster's state (and list the conflicts already in it)")
+	fs.StringVar(&cfg.kubeconfig, "kubeconfig", "", "kubeconfig for --cluster (default: $KUBECONFIG, then in-cluster)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return cfg, err
 	}
 	cfg.paths = fs.Args()
 	switch {
-	case len(cfg.paths) == 0:
+	case len(cfg.paths) == 0 && !cfg.cluster:
 		fmt.Fprintln(stderr, "sidecar-webhook check: at least one PATH is required")
 		return cfg, errUsage
 	case cfg.output != "text" && cfg.output != "json":
@@ -49,7 +57,7 @@ func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
 	return cfg, nil
 }
 
-func runCheck(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg, err := parseCheckFlags(args, stderr)
 	if err != nil {
 		return flagExit(err)
@@ -59,11 +67,24 @@ func runCheck(_ context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "sidecar-webhook check: %v\n", err)
 		return exitUsage
 	}
-	decisions, err := offline.Check(docs, offline.Options{
+	opts := offline.Options{
 		RootNamespace:    cfg.rootNamespace,
 		DefaultNamespace: cfg.namespace,
 		Validation:       validation.Options{Enforcement: validation.Enforcement(cfg.enforcement)},
-	})
+	}
+	var existing []offline.Decision
+	if cfg.cluster {
+		view, err := liveMemory(ctx, cfg.kubeconfig, cfg.rootNamespace)
+		if err != nil {
+			fmt.Fprintf(stderr, "sidecar-webhook check: reading the cluster: %v\n", err)
+			return exitUsage
+		}
+		opts.View = view
+		opts.RootNamespace = view.RootNamespace()
+		existing = offline.Existing(view)
+	}
+	decisions, err := offline.Check(docs, opts)
+	decisions = append(existing, decisions...)
 	if err != nil {
 		// Every error here is a read or parse problem naming file and line.
 		fmt.Fprintf(stderr, "sidecar-webhook check: %v\n", err)
@@ -95,7 +116,11 @@ func writeDecisions(w io.Writer, format string, decisions []offline.Decision) er
 		if !d.Allowed {
 			verdict = "DENIED"
 		}
-		line := fmt.Sprintf("%s Sidecar %s/%s (%s:%d)", verdict, d.Namespace, d.Name, d.File, d.Line)
+		where := d.File
+		if d.Line > 0 {
+			where = fmt.Sprintf("%s:%d", d.File, d.Line)
+		}
+		line := fmt.Sprintf("%s Sidecar %s/%s (%s)", verdict, d.Namespace, d.Name, where)
 		if d.Message != "" {
 			line += ": " + d.Message
 		}
@@ -109,4 +134,21 @@ func writeDecisions(w io.Writer, format string, decisions []offline.Decision) er
 		}
 	}
 	return nil
+}
+
+// liveMemory reads the cluster named by kubeconfig into an in-memory view.
+func liveMemory(ctx context.Context, kubeconfig, rootOverride string) (*clusterview.Memory, error) {
+	restConfig, err := restConfigFor(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	scheme, err := informer.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(restConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	return informer.LoadMemory(ctx, c, rootOverride)
 }

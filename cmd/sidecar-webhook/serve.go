@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -30,10 +32,15 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 	})
 	fs.BoolVar(&cfg.Validation.AllowNamespaceOverride, "allow-namespace-override", false,
 		"honour the namespace label "+validation.NamespaceEnforcementLabel+"=warn")
+	fs.StringVar(&cfg.RootNamespace, "root-namespace", "", "mesh root namespace (default: rootNamespace from Istio's mesh config, else istio-system)")
+	fs.DurationVar(&cfg.AuditInterval, "audit-interval", time.Minute, "how often existing Sidecars are audited for conflicts (0 disables)")
+	fs.StringVar(&cfg.PodConflicts, "pod-conflicts", "warn", "warn or deny: what to do with a pod that several Sidecars select")
+	fs.BoolVar(&cfg.ReconcilePods, "reconcile-pods", true, "keep pod annotations true when Sidecars or pod labels change")
+	fs.Float64Var(&cfg.PodReconcileQPS, "pod-reconcile-qps", 20, "maximum pod annotation patches per second")
 }
 
 func defaultServerConfig() server.Config {
-	return server.Config{Validation: validation.Options{Enforcement: validation.EnforcementDeny}}
+	return server.Config{Validation: validation.Options{Enforcement: validation.EnforcementDeny}, PodConflicts: "warn"}
 }
 
 func runServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) int {
@@ -44,6 +51,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 	logs.bind(fs)
 	var kubeconfig string
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
+	fs.BoolVar(&cfg.LeaderElect, "leader-elect", true, "elect one replica to run the audit and the pod annotation reconciler")
+	fs.StringVar(&cfg.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default: $POD_NAMESPACE)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return flagExit(err)
 	}
@@ -53,10 +62,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 	}
 	log := logs.logger(stderr)
 	ctrllog.SetLogger(log)
-	restConfig, err := config.GetConfigWithContext("")
-	if kubeconfig != "" {
-		restConfig, err = loadKubeconfig(kubeconfig)
-	}
+	restConfig, err := restConfigFor(kubeconfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "sidecar-webhook serve: loading kubeconfig: %v\n", err)
 		return exitUsage
@@ -70,6 +76,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 
 var createOptions = metav1.CreateOptions{}
 
-func loadKubeconfig(path string) (*rest.Config, error) {
-	return clientcmd.BuildConfigFromFlags("", path)
+// restConfigFor loads an explicit kubeconfig, else controller-runtime's
+// usual chain ($KUBECONFIG, in-cluster, ~/.kube/config).
+func restConfigFor(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return config.GetConfig()
 }

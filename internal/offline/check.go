@@ -192,3 +192,17 @@ func FieldErrorsText(errs field.ErrorList) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Existing reports the conflicts already present in view (check --cluster),
+// one entry per Sidecar involved, in the same shape as a decision.
+func Existing(view clusterview.View) []Decision {
+	var out []Decision
+	for _, f := range validation.Audit(view) {
+		st := validation.DenialStatus(f.Name, f.Errors)
+		out = append(out, Decision{
+			Kind: sidecar.Kind, APIVersion: sidecar.Group + "/v1", Namespace: f.Namespace, Name: f.Name,
+			File: "cluster", Message: "existing conflict: " + st.Message, Warnings: []string{},
+		})
+	}
+	return out
+}

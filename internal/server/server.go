@@ -1,23 +1,27 @@
 // Package server assembles the running webhook: a controller-runtime manager
-// with the HTTPS webhook server, metrics, health probes and (for the
-// cluster-state rules) informer caches. Both `serve` (in a cluster) and `dev`
-// (local control plane) run exactly this.
+// with the HTTPS webhook server, metrics, health probes, the informer caches
+// behind the cluster-state rules, the audit and the pod annotation
+// reconciler. Both `serve` (in a cluster) and `dev` (local control plane) run
+// exactly this.
 package server
 
 import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
@@ -30,7 +34,24 @@ type Config struct {
 	MetricsAddr string // "0" disables
 	HealthAddr  string // "0" disables
 
-	Validation validation.Options
+	// RootNamespace overrides the mesh root namespace; empty means read it
+	// from Istio's mesh config (following changes), else istio-system.
+	RootNamespace string
+	Validation    validation.Options
+	// AuditInterval is how often existing Sidecars are checked for
+	// conflicts; 0 disables the audit.
+	AuditInterval time.Duration
+
+	LeaderElect             bool
+	LeaderElectionNamespace string
+
+	// PodConflicts is "warn" (default: a pod matched by several Sidecars is
+	// annotated and admitted with a warning) or "deny".
+	PodConflicts string
+	// ReconcilePods keeps pod annotations true as Sidecars and labels change.
+	ReconcilePods bool
+	// PodReconcileQPS bounds the annotation patches per second.
+	PodReconcileQPS float64
 }
 
 // Validate reports configuration mistakes before anything starts.
@@ -38,13 +59,19 @@ func (c Config) Validate() error {
 	if c.CertDir == "" {
 		return fmt.Errorf("--cert-dir is required")
 	}
-	if c.Port <= 0 || c.Port > 65535 {
+	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("--port must be between 1 and 65535, got %d", c.Port)
 	}
 	switch c.Validation.Enforcement {
 	case validation.EnforcementDeny, validation.EnforcementWarn:
 	default:
 		return fmt.Errorf("--enforcement must be deny or warn, got %q", c.Validation.Enforcement)
+	}
+	if c.PodConflicts != "warn" && c.PodConflicts != "deny" {
+		return fmt.Errorf("--pod-conflicts must be warn or deny, got %q", c.PodConflicts)
+	}
+	if c.AuditInterval < 0 {
+		return fmt.Errorf("--audit-interval must not be negative")
 	}
 	return nil
 }
@@ -68,10 +95,25 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	scheme, err := informer.NewScheme()
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Logger:                 log,
-		Metrics:                metricsserver.Options{BindAddress: orDisabled(cfg.MetricsAddr)},
-		HealthProbeBindAddress: orDisabled(cfg.HealthAddr),
+		Scheme:                  scheme,
+		Logger:                  log,
+		Metrics:                 metricsserver.Options{BindAddress: orDisabled(cfg.MetricsAddr)},
+		HealthProbeBindAddress:  orDisabled(cfg.HealthAddr),
+		LeaderElection:          cfg.LeaderElect,
+		LeaderElectionID:        "sidecar-webhook-leader",
+		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
+		// Step down at once on shutdown so the next replica takes over the
+		// audit and the reconciler without waiting for the lease to expire.
+		LeaderElectionReleaseOnCancel: true,
+		Cache: cache.Options{
+			DefaultTransform: informer.Transform,
+			ByObject:         informer.ByObject(),
+		},
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Host:    cfg.Host,
 			Port:    cfg.Port,
@@ -82,22 +124,50 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	// The manager only runs a webhook server it has handed out: take it
-	// from the manager rather than keeping the one passed in.
-	webhookServer := mgr.GetWebhookServer()
+
+	view := informer.New(mgr.GetCache(), cfg.RootNamespace)
+	if err := view.Register(ctx); err != nil {
+		return err
+	}
+	if err := mgr.Add(syncWaiter{view: view}); err != nil {
+		return err
+	}
+	cluster := &liveCluster{view: view, reader: mgr.GetAPIReader()}
+
 	metrics, err := webhook.NewMetrics(reg)
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	// The manager only runs a webhook server it has handed out: take it
+	// from the manager rather than keeping the one passed in.
+	webhookServer := mgr.GetWebhookServer()
 	webhook.Register(webhookServer, webhook.Handlers{
-		webhook.ValidateSidecarsPath: &webhook.SidecarValidator{Options: cfg.Validation},
+		webhook.ValidateSidecarsPath: &webhook.SidecarValidator{Cluster: cluster, Pending: webhook.NewPending(time.Now), Options: cfg.Validation},
 		webhook.MutateSidecarsPath:   &webhook.SidecarDefaulter{},
 	}, metrics, log.WithName("admission"))
+
+	if cfg.AuditInterval > 0 {
+		gauge, err := newAuditGauge(reg)
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(&auditor{
+			view: view, reader: mgr.GetAPIReader(), recorder: mgr.GetEventRecorderFor("sidecar-webhook"),
+			interval: cfg.AuditInterval, gauge: gauge, log: log.WithName("audit"),
+		}); err != nil {
+			return err
+		}
+	}
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("webhook", webhookServer.StartedChecker()); err != nil {
+		return err
+	}
+	// Ready only once the caches have synced: before that the webhook would
+	// answer every Sidecar with an error.
+	if err := mgr.AddReadyzCheck("caches", func(*http.Request) error { return view.Ready() }); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)
@@ -109,5 +179,3 @@ func orDisabled(addr string) string {
 	}
 	return addr
 }
-
-var _ admission.Handler = &webhook.SidecarValidator{}

@@ -1,0 +1,381 @@
+// Package informer is the server's clusterview.View: every read is served
+// from controller-runtime's informer caches, indexed by namespace, so a
+// decision costs work proportional to the namespace involved, not to the
+// cluster. Objects are trimmed as they enter the cache (see Transform), so
+// 100k pods cost their labels, not their specs.
+package informer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+)
+
+// DefaultRootNamespace is Istio's default mesh root namespace.
+const DefaultRootNamespace = "istio-system"
+
+// Mesh config location: Istio keeps its MeshConfig as YAML under key "mesh"
+// of ConfigMap "istio" in its own namespace.
+const (
+	MeshConfigNamespace = "istio-system"
+	MeshConfigName      = "istio"
+	MeshConfigKey       = "mesh"
+)
+
+// hostIndex indexes Services and ServiceEntries by the host names they
+// provide, so "*/foo.example.com" is one lookup, not a scan of the cluster.
+const hostIndex = "sidecar-webhook.io/host"
+
+// clusterDomainSuffix is the DNS suffix of Kubernetes Service host names.
+const clusterDomainSuffix = ".cluster.local"
+
+// PodGVK is the Pod kind, watched as metadata only.
+var PodGVK = schema.GroupVersionKind{Version: "v1", Kind: "Pod"}
+
+// NewScheme returns a scheme with every type the view reads.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, networkingv1.AddToScheme, securityv1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// PodMetadata returns an empty metadata-only Pod object for cache reads.
+func PodMetadata() *metav1.PartialObjectMetadata {
+	p := &metav1.PartialObjectMetadata{}
+	p.SetGroupVersionKind(PodGVK)
+	return p
+}
+
+// watched are the object types the view reads; Start registers an informer
+// for each before the cache starts.
+func watched() []client.Object {
+	return []client.Object{
+		&networkingv1.Sidecar{}, PodMetadata(), &networkingv1.WorkloadEntry{},
+		&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}, &appsv1.ReplicaSet{},
+		&batchv1.Job{}, &batchv1.CronJob{}, &corev1.Namespace{}, &corev1.Service{},
+		&networkingv1.ServiceEntry{}, &securityv1.PeerAuthentication{}, &corev1.ConfigMap{},
+	}
+}
+
+// ByObject limits the ConfigMap informer to Istio's mesh config: the webhook
+// has no business caching every ConfigMap in the cluster.
+func ByObject() map[client.Object]cache.ByObject {
+	return map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{MeshConfigNamespace: {}}},
+	}
+}
+
+// View reads the caches. RootNamespace is the --root-namespace flag when set,
+// else the live mesh config's rootNamespace, else istio-system.
+type View struct {
+	cache         cache.Cache
+	rootOverride  string
+	synced        atomic.Bool
+	informersDone atomic.Bool
+}
+
+// New returns a View over c. Call Register before the cache starts, and
+// WaitForSync after.
+func New(c cache.Cache, rootNamespaceOverride string) *View {
+	return &View{cache: c, rootOverride: rootNamespaceOverride}
+}
+
+// Register creates the informers and indexes (they start with the cache).
+func (v *View) Register(ctx context.Context) error {
+	if err := v.cache.IndexField(ctx, &corev1.Service{}, hostIndex, func(o client.Object) []string {
+		return serviceHosts(o.GetName(), o.GetNamespace())
+	}); err != nil {
+		return fmt.Errorf("indexing Services by host: %w", err)
+	}
+	if err := v.cache.IndexField(ctx, &networkingv1.ServiceEntry{}, hostIndex, func(o client.Object) []string {
+		se, ok := o.(*networkingv1.ServiceEntry)
+		if !ok {
+			return nil
+		}
+		return append([]string(nil), se.Spec.GetHosts()...)
+	}); err != nil {
+		return fmt.Errorf("indexing ServiceEntries by host: %w", err)
+	}
+	for _, obj := range watched() {
+		if _, err := v.cache.GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+	}
+	v.informersDone.Store(true)
+	return nil
+}
+
+// WaitForSync blocks until every informer has synced (or ctx ends) and then
+// marks the view ready. Until then Ready reports an error and the webhook
+// refuses to decide.
+func (v *View) WaitForSync(ctx context.Context) bool {
+	if !v.cache.WaitForCacheSync(ctx) {
+		return false
+	}
+	v.synced.Store(true)
+	return true
+}
+
+// Ready reports nil once the caches have synced.
+func (v *View) Ready() error {
+	if !v.synced.Load() {
+		return fmt.Errorf("the cluster-state caches have not synced yet")
+	}
+	return nil
+}
+
+// list reads from the cache without deep copies: the view never modifies
+// what it reads and converts objects into its own types at once.
+func (v *View) list(list client.ObjectList, opts ...client.ListOption) bool {
+	opts = append(opts, client.UnsafeDisableDeepCopy)
+	return v.cache.List(context.Background(), list, opts...) == nil
+}
+
+// RootNamespace implements clusterview.View.
+func (v *View) RootNamespace() string {
+	if v.rootOverride != "" {
+		return v.rootOverride
+	}
+	cm := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: MeshConfigNamespace, Name: MeshConfigName}
+	if err := v.cache.Get(context.Background(), key, cm); err == nil {
+		if root := RootNamespaceFromMeshConfig(cm.Data[MeshConfigKey]); root != "" {
+			return root
+		}
+	}
+	return DefaultRootNamespace
+}
+
+// RootNamespaceFromMeshConfig reads rootNamespace from Istio's MeshConfig
+// YAML; "" when absent or unreadable.
+func RootNamespaceFromMeshConfig(meshYAML string) string {
+	var mesh struct {
+		RootNamespace string `json:"rootNamespace"`
+	}
+	if err := yaml.Unmarshal([]byte(meshYAML), &mesh); err != nil {
+		return ""
+	}
+	return mesh.RootNamespace
+}
+
+// Sidecars implements clusterview.View.
+func (v *View) Sidecars(namespace string) []clusterview.SidecarRef {
+	list := &networkingv1.SidecarList{}
+	if !v.list(list, client.InNamespace(namespace)) {
+		return nil
+	}
+	out := make([]clusterview.SidecarRef, 0, len(list.Items))
+	for _, s := range list.Items {
+		out = append(out, clusterview.RefOf(s))
+	}
+	slices.SortFunc(out, func(a, b clusterview.SidecarRef) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Workloads implements clusterview.View.
+func (v *View) Workloads(namespace string) []clusterview.Workload {
+	var out []clusterview.Workload
+	add := func(kind string, meta metav1.Object, labels map[string]string) {
+		out = append(out, clusterview.Workload{Kind: kind, Namespace: meta.GetNamespace(), Name: meta.GetName(), Labels: labels})
+	}
+	inNS := client.InNamespace(namespace)
+
+	pods := &metav1.PartialObjectMetadataList{}
+	pods.SetGroupVersionKind(PodGVK.GroupVersion().WithKind("PodList"))
+	if v.list(pods, inNS) {
+		for i := range pods.Items {
+			add("Pod", &pods.Items[i], pods.Items[i].Labels)
+		}
+	}
+	entries := &networkingv1.WorkloadEntryList{}
+	if v.list(entries, inNS) {
+		for _, we := range entries.Items {
+			add("WorkloadEntry", we, we.Spec.GetLabels())
+		}
+	}
+	deployments := &appsv1.DeploymentList{}
+	if v.list(deployments, inNS) {
+		for i := range deployments.Items {
+			add("Deployment", &deployments.Items[i], deployments.Items[i].Spec.Template.Labels)
+		}
+	}
+	statefulSets := &appsv1.StatefulSetList{}
+	if v.list(statefulSets, inNS) {
+		for i := range statefulSets.Items {
+			add("StatefulSet", &statefulSets.Items[i], statefulSets.Items[i].Spec.Template.Labels)
+		}
+	}
+	daemonSets := &appsv1.DaemonSetList{}
+	if v.list(daemonSets, inNS) {
+		for i := range daemonSets.Items {
+			add("DaemonSet", &daemonSets.Items[i], daemonSets.Items[i].Spec.Template.Labels)
+		}
+	}
+	replicaSets := &appsv1.ReplicaSetList{}
+	if v.list(replicaSets, inNS) {
+		for i := range replicaSets.Items {
+			// A Deployment's ReplicaSets repeat its template; the Deployment
+			// already stands for them.
+			if !ownedBy(&replicaSets.Items[i], "Deployment") {
+				add("ReplicaSet", &replicaSets.Items[i], replicaSets.Items[i].Spec.Template.Labels)
+			}
+		}
+	}
+	jobs := &batchv1.JobList{}
+	if v.list(jobs, inNS) {
+		for i := range jobs.Items {
+			if !ownedBy(&jobs.Items[i], "CronJob") {
+				add("Job", &jobs.Items[i], jobs.Items[i].Spec.Template.Labels)
+			}
+		}
+	}
+	cronJobs := &batchv1.CronJobList{}
+	if v.list(cronJobs, inNS) {
+		for i := range cronJobs.Items {
+			add("CronJob", &cronJobs.Items[i], cronJobs.Items[i].Spec.JobTemplate.Spec.Template.Labels)
+		}
+	}
+	slices.SortFunc(out, func(a, b clusterview.Workload) int {
+		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+func ownedBy(obj metav1.Object, kind string) bool {
+	for _, ref := range obj.GetOwnerReferences() {
+		if ref.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// Namespaces implements clusterview.View.
+func (v *View) Namespaces() []string {
+	list := &corev1.NamespaceList{}
+	if !v.list(list) {
+		return nil
+	}
+	out := make([]string, 0, len(list.Items))
+	for _, ns := range list.Items {
+		out = append(out, ns.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// NamespaceExists implements clusterview.View.
+func (v *View) NamespaceExists(namespace string) bool {
+	return v.NamespaceLabels(namespace) != nil
+}
+
+// NamespaceLabels implements clusterview.View.
+func (v *View) NamespaceLabels(namespace string) map[string]string {
+	ns := &corev1.Namespace{}
+	if err := v.cache.Get(context.Background(), client.ObjectKey{Name: namespace}, ns); err != nil {
+		return nil
+	}
+	if ns.Labels == nil {
+		return map[string]string{}
+	}
+	return ns.Labels
+}
+
+// HostExists implements clusterview.View.
+func (v *View) HostExists(namespace, host, fromNamespace string) bool {
+	var opts []client.ListOption
+	if namespace != "*" {
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	services := &corev1.ServiceList{}
+	if v.list(services, append(opts, client.MatchingFields{hostIndex: host})...) && len(services.Items) > 0 {
+		return true
+	}
+	// ServiceEntries: exact hosts through the index, then wildcard entries
+	// ("*.example.com") for the host's parent domains, one lookup each.
+	for _, candidate := range wildcardCandidates(host) {
+		entries := &networkingv1.ServiceEntryList{}
+		if !v.list(entries, append(opts, client.MatchingFields{hostIndex: candidate})...) {
+			continue
+		}
+		for _, se := range entries.Items {
+			if visibleFrom(se.Spec.GetExportTo(), se.Namespace, fromNamespace) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wildcardCandidates lists host itself and the wildcard names that would
+// provide it: a.b.c → a.b.c, *.b.c, *.c, *.
+func wildcardCandidates(host string) []string {
+	out := []string{host}
+	rest := host
+	for {
+		i := strings.IndexByte(rest, '.')
+		if i < 0 {
+			break
+		}
+		rest = rest[i+1:]
+		out = append(out, "*."+rest)
+	}
+	return append(out, "*")
+}
+
+func visibleFrom(exportTo []string, namespace, from string) bool {
+	if len(exportTo) == 0 {
+		return true
+	}
+	for _, e := range exportTo {
+		if e == "*" || e == from || (e == "." && namespace == from) {
+			return true
+		}
+	}
+	return false
+}
+
+func serviceHosts(name, namespace string) []string {
+	fqdn := name + "." + namespace + ".svc" + clusterDomainSuffix
+	return []string{fqdn, strings.TrimSuffix(fqdn, clusterDomainSuffix)}
+}
+
+// PeerAuthentications implements clusterview.View.
+func (v *View) PeerAuthentications(namespace string) []clusterview.PeerAuthentication {
+	list := &securityv1.PeerAuthenticationList{}
+	if !v.list(list, client.InNamespace(namespace)) {
+		return nil
+	}
+	out := make([]clusterview.PeerAuthentication, 0, len(list.Items))
+	for _, pa := range list.Items {
+		out = append(out, clusterview.PeerAuthenticationOf(pa))
+	}
+	slices.SortFunc(out, func(a, b clusterview.PeerAuthentication) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+var _ clusterview.View = (*View)(nil)

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
+	"github.com/sidecar-webhook/sidecar-webhook/validation"
+)
+
+// EventReasonConflict is the reason of the Events the audit records.
+const EventReasonConflict = "SidecarConflict"
+
+// auditor periodically looks for conflicts among existing Sidecars and
+// reports each as a Warning Event on the Sidecar and in a gauge. Only the
+// leader runs it, so replicas do not repeat each other's Events.
+type auditor struct {
+	view     *informer.View
+	reader   client.Reader
+	recorder record.EventRecorder
+	interval time.Duration
+	gauge    prometheus.Gauge
+	log      logr.Logger
+}
+
+func newAuditGauge(reg prometheus.Registerer) (prometheus.Gauge, error) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sidecar_webhook_audit_conflicting_sidecars",
+		Help: "Existing Sidecars that conflict with another Sidecar (second namespace-wide Sidecar, or overlapping workloadSelectors), as of the last audit.",
+	})
+	return g, reg.Register(g)
+}
+
+func (a *auditor) NeedLeaderElection() bool { return true }
+
+func (a *auditor) Start(ctx context.Context) error {
+	ticker := time.NewTicker(a.interval)
+	defer ticker.Stop()
+	for {
+		if a.view.Ready() == nil {
+			a.runOnce(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+func (a *auditor) runOnce(ctx context.Context) {
+	findings := validation.Audit(a.view)
+	a.gauge.Set(float64(len(findings)))
+	for _, f := range findings {
+		obj := &networkingv1.Sidecar{}
+		if err := a.reader.Get(ctx, client.ObjectKey{Namespace: f.Namespace, Name: f.Name}, obj); err != nil {
+			continue
+		}
+		messages := make([]string, 0, len(f.Errors))
+		for _, e := range f.Errors {
+			messages = append(messages, e.Error())
+		}
+		a.recorder.Event(obj, corev1.EventTypeWarning, EventReasonConflict, strings.Join(messages, "; "))
+	}
+	a.log.Info("audit finished", "conflictingSidecars", len(findings))
+}

@@ -1,0 +1,43 @@
+package validation
+
+import (
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
+)
+
+// Finding is one existing Sidecar that breaks a uniqueness rule.
+type Finding struct {
+	Namespace string
+	Name      string
+	Errors    field.ErrorList
+}
+
+// Audit finds the conflicts among Sidecars that already exist: those that
+// predate the webhook, pods relabelled later, or a pair that raced past two
+// replicas. Each Sidecar of a conflicting pair gets its own finding naming
+// the other. Findings are ordered by namespace, then name.
+func Audit(view clusterview.View) []Finding {
+	var findings []Finding
+	for _, ns := range view.Namespaces() {
+		for _, ref := range view.Sidecars(ns) {
+			errs, _ := ValidateConflicts(sidecarFromRef(ref), view)
+			if len(errs) > 0 {
+				findings = append(findings, Finding{Namespace: ref.Namespace, Name: ref.Name, Errors: errs})
+			}
+		}
+	}
+	return findings
+}
+
+// sidecarFromRef rebuilds the part of a Sidecar the conflict rules read.
+func sidecarFromRef(ref clusterview.SidecarRef) *sidecar.Sidecar {
+	s := &sidecar.Sidecar{ObjectMeta: metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name, CreationTimestamp: metav1.NewTime(ref.Created)}}
+	if ref.Selector != nil {
+		s.Spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: ref.Selector}
+	}
+	return s
+}
