@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )

@@ -15,16 +15,25 @@ import (
 // of broken hosts should get a readable answer, not a megabyte.
 const MaxReportedErrors = 25
 
-// DenialStatus is the one error contract of this project: 422 Invalid with a
-// cause per field, exactly the shape of the API server's own validation
-// errors, so kubectl prints `Sidecar.networking.istio.io "x" is invalid:
-// spec...: ...` and apierrors.IsInvalid holds for clients such as GitOps
-// tools. The offline checker prints the same message.
+// DenialStatus is the one error contract of this project: HTTP 422, reason
+// Invalid (apierrors.IsInvalid holds, and GitOps tools do not retry it as
+// they would a 409 Conflict), with every field error in the message:
+// `Sidecar.networking.istio.io "x" is invalid: [spec.a: ..., spec.b: ...]`.
+// The offline checker prints the same message.
+//
+// Details (and so the structured causes) are left out on purpose: when a 422
+// carries details, kubectl prints only "The Sidecar "x" is invalid" plus the
+// causes and drops the message, and with it the API server's prefix
+// `admission webhook "validate.sidecars.sidecar-webhook.io" denied the
+// request`. Without details kubectl prints the whole message, so an admin
+// sees which webhook denied the request, which field, and why.
 func DenialStatus(name string, errs field.ErrorList) metav1.Status {
 	shown := errs
 	if len(errs) > MaxReportedErrors {
 		shown = append(field.ErrorList{}, errs[:MaxReportedErrors]...)
 		shown = append(shown, field.Forbidden(nil, fmt.Sprintf("and %d more errors not shown", len(errs)-MaxReportedErrors)))
 	}
-	return apierrors.NewInvalid(schema.GroupKind{Group: sidecar.Group, Kind: sidecar.Kind}, name, shown).ErrStatus
+	status := apierrors.NewInvalid(schema.GroupKind{Group: sidecar.Group, Kind: sidecar.Kind}, name, shown).ErrStatus
+	status.Details = nil
+	return status
 }

@@ -3,6 +3,7 @@
 //	sidecar-webhook serve    the admission webhook server (in a cluster)
 //	sidecar-webhook dev      a local control plane with the webhook registered
 //	sidecar-webhook check    the same decisions offline, on YAML/JSON files
+//	sidecar-webhook resolve  which Sidecar a pod gets, and its effective listeners
 //
 // main only turns flags into configuration and hands a signal-aware context
 // down; the work is in the packages.
@@ -45,6 +46,7 @@ func commands() []command {
 		{"serve", "run the admission webhook server (in a cluster)", runServe},
 		{"dev", "start a local control plane with the webhook registered", runDev},
 		{"check", "decide on Sidecars in files, offline (CI, GitOps repositories)", runCheck},
+		{"resolve", "show which Sidecar a pod gets and its effective listeners", runResolve},
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/podreconciler"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
@@ -144,7 +145,15 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	webhook.Register(webhookServer, webhook.Handlers{
 		webhook.ValidateSidecarsPath: &webhook.SidecarValidator{Cluster: cluster, Pending: webhook.NewPending(time.Now), Options: cfg.Validation},
 		webhook.MutateSidecarsPath:   &webhook.SidecarDefaulter{},
+		webhook.MutatePodsPath:       &webhook.PodAnnotator{Views: cluster.View, DenyConflicts: cfg.PodConflicts == "deny"},
 	}, metrics, log.WithName("admission"))
+
+	if cfg.ReconcilePods {
+		reconciler := &podreconciler.Reconciler{Client: mgr.GetClient(), Views: cluster.View}
+		if err := reconciler.SetupWithManager(mgr, cfg.PodReconcileQPS); err != nil {
+			return fmt.Errorf("setting up the pod annotation reconciler: %w", err)
+		}
+	}
 
 	if cfg.AuditInterval > 0 {
 		gauge, err := newAuditGauge(reg)
