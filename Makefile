@@ -21,7 +21,7 @@ build:
 ## controlplane: real kube-apiserver, etcd and kubectl built from the Go module
 ## proxy (test/controlplane pins the versions). Rebuilt only when that module
 ## changes: a second `make` does not rebuild.
-controlplane: $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl
+controlplane: $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(BIN)/kube-controller-manager
 
 $(BIN)/kube-apiserver: $(CONTROLPLANE)/go.mod $(CONTROLPLANE)/go.sum
 	cd $(CONTROLPLANE) && $(GO) build -o $@ k8s.io/kubernetes/cmd/kube-apiserver
@@ -31,6 +31,11 @@ $(BIN)/etcd: $(CONTROLPLANE)/go.mod $(CONTROLPLANE)/go.sum
 
 $(BIN)/kubectl: $(CONTROLPLANE)/go.mod $(CONTROLPLANE)/go.sum
 	cd $(CONTROLPLANE) && $(GO) build -o $@ k8s.io/kubernetes/cmd/kubectl
+
+# The controller manager turns Deployments into ReplicaSets and pods, so the
+# pod annotation is exercised the way it is in a cluster.
+$(BIN)/kube-controller-manager: $(CONTROLPLANE)/go.mod $(CONTROLPLANE)/go.sum
+	cd $(CONTROLPLANE) && $(GO) build -o $@ k8s.io/kubernetes/cmd/kube-controller-manager
 
 ## run: a local control plane (etcd + kube-apiserver) with the webhook
 ## registered; prints `ready: export KUBECONFIG=...`; Ctrl-C stops it all.

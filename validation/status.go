@@ -2,6 +2,7 @@ package validation
 
 import (
 	"fmt"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,5 +36,17 @@ func DenialStatus(name string, errs field.ErrorList) metav1.Status {
 	}
 	status := apierrors.NewInvalid(schema.GroupKind{Group: sidecar.Group, Kind: sidecar.Kind}, name, shown).ErrStatus
 	status.Details = nil
+	if len(shown) > 1 {
+		// apimachinery joins several errors as "[a, b]" on one line; each
+		// detail has commas of its own, so one error per line reads better
+		// in a terminal and in a GitOps tool's sync log.
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s.%s %q is invalid (%d errors):", sidecar.Kind, sidecar.Group, name, len(errs))
+		for _, e := range shown {
+			b.WriteString("\n- ")
+			b.WriteString(e.Error())
+		}
+		status.Message = b.String()
+	}
 	return status
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,6 +20,10 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
+
+// ConfirmTimeout bounds the direct read from the API server, well inside the
+// webhook's own timeout.
+const ConfirmTimeout = time.Second
 
 // MaxReportedWarnings caps the warnings likewise; the API server also limits
 // the size of warning headers.
@@ -76,14 +81,22 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		// Every Sidecar falls under a uniqueness rule. The cache may lag a
 		// Sidecar admitted a moment ago by another replica: re-read this
 		// namespace's Sidecars from the API server before saying yes.
-		confirmed, err := v.Cluster.Confirm(ctx, obj.Namespace)
+		confirmCtx, cancel := context.WithTimeout(ctx, ConfirmTimeout)
+		confirmed, err := v.Cluster.Confirm(confirmCtx, obj.Namespace)
+		cancel()
 		if err != nil {
-			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("confirming with the API server: %w", err))
+			// The API server is slow or unreachable from here. The cached
+			// decision above stands (the cache is at most a moment behind
+			// while the API server answers, and it is all there is when it
+			// does not); the user is told it was not confirmed.
+			result.Warnings = append(result.Warnings, validation.Warning{Message: fmt.Sprintf(
+				"sidecar-webhook could not confirm the namespace's Sidecars with the API server (%v); decided from its cache", err)})
+		} else {
+			if v.Pending != nil {
+				confirmed = v.Pending.Overlay(confirmed, obj.Namespace)
+			}
+			result = validation.Decide(obj, confirmed, v.Options)
 		}
-		if v.Pending != nil {
-			confirmed = v.Pending.Overlay(confirmed, obj.Namespace)
-		}
-		result = validation.Decide(obj, confirmed, v.Options)
 		// A dry run stores nothing, so it must leave no trace either.
 		if result.Allowed() && v.Pending != nil && !dryRun {
 			v.Pending.Add(clusterview.RefOf(obj))

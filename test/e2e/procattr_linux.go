@@ -1,0 +1,13 @@
+// Package e2e holds the end-to-end tests: they drive `sidecar-webhook dev`
+// (a real etcd and kube-apiserver with the webhook registered over TLS) with
+// the real kubectl, the way an administrator would.
+package e2e
+
+import "syscall"
+
+// devProcAttr makes the kernel send SIGTERM to the dev process should the
+// test binary die without stopping it (a `go test -timeout` panic, SIGKILL),
+// so it can still shut the control plane down cleanly.
+func devProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}
