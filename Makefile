@@ -41,7 +41,7 @@ $(BIN)/kube-controller-manager: $(CONTROLPLANE)/go.mod $(CONTROLPLANE)/go.sum
 ## registered; prints `ready: export KUBECONFIG=...`; Ctrl-C stops it all.
 run: build controlplane
 	$(GO) mod download istio.io/api
-	$(BIN)/sidecar-webhook dev --state-dir $(CURDIR)/.local --log-development
+	$(BIN)/sidecar-webhook dev --state-dir $(CURDIR)/.local --log-development $(RUN_FLAGS)
 
 ## test: lint, unit tests and end-to-end tests against the real control plane.
 test: lint build controlplane
