@@ -181,6 +181,11 @@ func RootNamespaceFromMeshConfig(meshYAML string) string {
 
 // Sidecars implements clusterview.View.
 func (v *View) Sidecars(namespace string) []clusterview.SidecarRef {
+	// An empty namespace would list every namespace's objects; no caller
+	// means that, and the in-memory view answers nothing for it too.
+	if namespace == "" {
+		return nil
+	}
 	list := &networkingv1.SidecarList{}
 	if !v.list(list, client.InNamespace(namespace)) {
 		return nil
@@ -195,6 +200,9 @@ func (v *View) Sidecars(namespace string) []clusterview.SidecarRef {
 
 // Workloads implements clusterview.View.
 func (v *View) Workloads(namespace string) []clusterview.Workload {
+	if namespace == "" {
+		return nil
+	}
 	var out []clusterview.Workload
 	add := func(kind string, meta metav1.Object, labels map[string]string) {
 		out = append(out, clusterview.Workload{Kind: kind, Namespace: meta.GetNamespace(), Name: meta.GetName(), Labels: labels})
@@ -307,6 +315,9 @@ func (v *View) NamespaceLabels(namespace string) map[string]string {
 
 // HostExists implements clusterview.View.
 func (v *View) HostExists(namespace, host, fromNamespace string) bool {
+	if namespace == "" {
+		return false
+	}
 	var opts []client.ListOption
 	if namespace != "*" {
 		opts = append(opts, client.InNamespace(namespace))
@@ -366,6 +377,9 @@ func serviceHosts(name, namespace string) []string {
 
 // PeerAuthentications implements clusterview.View.
 func (v *View) PeerAuthentications(namespace string) []clusterview.PeerAuthentication {
+	if namespace == "" {
+		return nil
+	}
 	list := &securityv1.PeerAuthenticationList{}
 	if !v.list(list, client.InNamespace(namespace)) {
 		return nil

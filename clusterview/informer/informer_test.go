@@ -1,0 +1,874 @@
+package informer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	securityv1beta1 "istio.io/api/security/v1beta1"
+	typev1beta1 "istio.io/api/type/v1beta1"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+)
+
+// pollTimeout bounds how long an assertion waits for the caches to catch up
+// with the API server (two shared cores, so be generous).
+const pollTimeout = 30 * time.Second
+
+// testEnv is the one control plane, cache and view every test of this file
+// (and confirm_test.go) shares: starting a control plane costs seconds.
+type testEnv struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	cluster *localcluster.Cluster
+	// direct reads and writes the API server without a cache.
+	direct client.Client
+	cache  cache.Cache
+	view   *informer.View
+	// readyBeforeSync and readyAfterSync are view.Ready() just before the
+	// cache started and just after WaitForSync.
+	readyBeforeSync, readyAfterSync error
+	startup                         time.Duration
+	cacheErr                        chan error
+}
+
+var shared struct {
+	once sync.Once
+	env  *testEnv
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	crlog.SetLogger(logr.Discard())
+	code := m.Run()
+	if shared.env != nil {
+		shared.env.stop()
+	}
+	os.Exit(code)
+}
+
+// sharedEnv returns the shared control plane, starting it on first use. It
+// skips the test when the control-plane binaries are missing, unless
+// CI=true, where that is a failure.
+func sharedEnv(t *testing.T) *testEnv {
+	t.Helper()
+	if err := localcluster.CheckAssets(""); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and %v (build them into bin/)", err)
+		}
+		t.Skipf("skipping: %v (build them into bin/ or set %s; under CI=true this fails)", err, localcluster.EnvAssets)
+	}
+	shared.once.Do(func() { shared.env, shared.err = startEnv() })
+	if shared.err != nil {
+		t.Fatalf("starting the shared control plane: %v", shared.err)
+	}
+	return shared.env
+}
+
+func startEnv() (_ *testEnv, retErr error) {
+	begin := time.Now()
+	crdFile, err := crds.IstioCRDs()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &testEnv{ctx: ctx, cancel: cancel, cacheErr: make(chan error, 1)}
+	defer func() {
+		if retErr != nil {
+			e.stop()
+		}
+	}()
+	if e.cluster, err = localcluster.Start(ctx, localcluster.Options{CRDPaths: []string{crdFile}}); err != nil {
+		return nil, err
+	}
+	scheme, err := informer.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	if e.direct, err = client.New(e.cluster.Config, client.Options{Scheme: scheme}); err != nil {
+		return nil, err
+	}
+	if e.cache, err = cache.New(e.cluster.Config, cache.Options{
+		Scheme:           scheme,
+		DefaultTransform: informer.Transform,
+		ByObject:         informer.ByObject(),
+	}); err != nil {
+		return nil, err
+	}
+	e.view = informer.New(e.cache, "")
+	if err := e.view.Register(ctx); err != nil {
+		return nil, err
+	}
+	e.readyBeforeSync = e.view.Ready()
+	go func() { e.cacheErr <- e.cache.Start(ctx) }()
+	syncCtx, syncCancel := context.WithTimeout(ctx, 90*time.Second)
+	defer syncCancel()
+	if !e.view.WaitForSync(syncCtx) {
+		select {
+		case err := <-e.cacheErr:
+			return nil, fmt.Errorf("cache stopped before syncing: %v", err)
+		default:
+		}
+		return nil, errors.New("caches did not sync within 90s")
+	}
+	e.readyAfterSync = e.view.Ready()
+	e.startup = time.Since(begin)
+	return e, nil
+}
+
+func (e *testEnv) stop() {
+	e.cancel()
+	if e.cluster != nil {
+		_ = e.cluster.Stop()
+	}
+}
+
+// eventually polls check until it returns nil, failing the test with the
+// last error after pollTimeout.
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(pollTimeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %s: %v", what, pollTimeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// diffErr turns a cmp.Diff into an error for eventually.
+func diffErr(want, got any, opts ...cmp.Option) error {
+	if d := cmp.Diff(want, got, opts...); d != "" {
+		return fmt.Errorf("(-want +got):\n%s", d)
+	}
+	return nil
+}
+
+func (e *testEnv) create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := e.direct.Create(e.ctx, obj); err != nil {
+		t.Fatalf("creating %T %s/%s: %v", obj, obj.GetNamespace(), obj.GetName(), err)
+	}
+}
+
+// ensureNamespace creates a namespace unless it exists.
+func (e *testEnv) ensureNamespace(t *testing.T, name string, labels map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if err := e.direct.Create(e.ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating namespace %s: %v", name, err)
+	}
+}
+
+func meta(ns, name string, labels map[string]string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}
+}
+
+func podSpec() corev1.PodSpec {
+	return corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example.com/app:1"}}}
+}
+
+func template(labels map[string]string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()}
+}
+
+func jobTemplate(labels map[string]string) corev1.PodTemplateSpec {
+	t := template(labels)
+	t.Spec.RestartPolicy = corev1.RestartPolicyNever
+	return t
+}
+
+func selectorFor(labels map[string]string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: labels}
+}
+
+func ownerRef(apiVersion, kind string, owner client.Object) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: apiVersion, Kind: kind, Name: owner.GetName(), UID: owner.GetUID()}
+}
+
+func newSidecar(ns, name string, selector map[string]string, withEmptySelector bool) *networkingv1.Sidecar {
+	s := &networkingv1.Sidecar{
+		ObjectMeta: meta(ns, name, nil),
+		Spec: networkingv1alpha3.Sidecar{
+			Egress: []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"./*"}}},
+		},
+	}
+	if selector != nil || withEmptySelector {
+		s.Spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: selector}
+	}
+	return s
+}
+
+func newServiceEntry(ns, name string, hosts, exportTo []string) *networkingv1.ServiceEntry {
+	return &networkingv1.ServiceEntry{
+		ObjectMeta: meta(ns, name, nil),
+		Spec: networkingv1alpha3.ServiceEntry{
+			Hosts:      hosts,
+			ExportTo:   exportTo,
+			Location:   networkingv1alpha3.ServiceEntry_MESH_EXTERNAL,
+			Resolution: networkingv1alpha3.ServiceEntry_NONE,
+			Ports:      []*networkingv1alpha3.ServicePort{{Number: 443, Name: "tls", Protocol: "TLS"}},
+		},
+	}
+}
+
+func newService(ns, name string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: meta(ns, name, map[string]string{"app": name}),
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": name},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80}},
+		},
+	}
+}
+
+// fixture is what seed created: two namespaces, a (full of objects) and b
+// (a Service and a Sidecar), and what the view should report for them.
+type fixture struct {
+	a, b string
+	// workloadsA is Workloads(a), sorted by kind then name.
+	workloadsA []clusterview.Workload
+	// sidecarsA is Sidecars(a), sorted by name.
+	sidecarsA []clusterview.SidecarRef
+	// peerAuthsA is PeerAuthentications(a), sorted by name.
+	peerAuthsA []clusterview.PeerAuthentication
+	// hosts are host names worth asking HostExists about.
+	hosts []string
+}
+
+// seed creates, under the namespace prefix p, one of every object kind the
+// view reads.
+func seed(t *testing.T, e *testEnv, p string) fixture {
+	t.Helper()
+	f := fixture{a: p + "-a", b: p + "-b"}
+	a, b := f.a, f.b
+	e.ensureNamespace(t, a, map[string]string{"team": "a", "istio-injection": "enabled"})
+	e.ensureNamespace(t, b, nil)
+
+	ratings := map[string]string{"app": "ratings", "version": "v1"}
+
+	// Pods: one with labels and a mix of annotations, one without labels.
+	pod := &corev1.Pod{ObjectMeta: meta(a, "ratings-pod", ratings), Spec: podSpec()}
+	pod.Annotations = map[string]string{
+		informer.OwnAnnotationPrefix + "applied": "sidecar-a",
+		"other.example.com/big":                  strings.Repeat("x", 1000),
+	}
+	e.create(t, pod)
+	e.create(t, &corev1.Pod{ObjectMeta: meta(a, "bare-pod", nil), Spec: podSpec()})
+
+	// Workload controllers. No controllers run in this control plane, so
+	// the ReplicaSet and Job "created" by the Deployment and CronJob are
+	// created here, with owner references set by hand.
+	dep := &appsv1.Deployment{
+		ObjectMeta: meta(a, "ratings", map[string]string{"meta-only": "ignored"}),
+		Spec:       appsv1.DeploymentSpec{Selector: selectorFor(ratings), Template: template(ratings)},
+	}
+	e.create(t, dep)
+	ownedRS := &appsv1.ReplicaSet{
+		ObjectMeta: meta(a, "ratings-7c9f", ratings),
+		Spec:       appsv1.ReplicaSetSpec{Selector: selectorFor(ratings), Template: template(ratings)},
+	}
+	ownedRS.OwnerReferences = []metav1.OwnerReference{ownerRef("apps/v1", "Deployment", dep)}
+	e.create(t, ownedRS)
+	bareRSLabels := map[string]string{"app": "bare"}
+	e.create(t, &appsv1.ReplicaSet{
+		ObjectMeta: meta(a, "bare-rs", nil),
+		Spec:       appsv1.ReplicaSetSpec{Selector: selectorFor(bareRSLabels), Template: template(bareRSLabels)},
+	})
+	nightly := map[string]string{"app": "nightly"}
+	cj := &batchv1.CronJob{
+		ObjectMeta: meta(a, "nightly", nil),
+		Spec: batchv1.CronJobSpec{
+			Schedule:    "0 3 * * *",
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: jobTemplate(nightly)}},
+		},
+	}
+	e.create(t, cj)
+	ownedJob := &batchv1.Job{ObjectMeta: meta(a, "nightly-123", nil), Spec: batchv1.JobSpec{Template: jobTemplate(nightly)}}
+	ownedJob.OwnerReferences = []metav1.OwnerReference{ownerRef("batch/v1", "CronJob", cj)}
+	e.create(t, ownedJob)
+	job := &batchv1.Job{ObjectMeta: meta(a, "migrate", nil), Spec: batchv1.JobSpec{Template: jobTemplate(map[string]string{"app": "migrate"})}}
+	e.create(t, job) // the API server adds job-name/controller-uid labels to its template
+	db := map[string]string{"app": "db"}
+	e.create(t, &appsv1.StatefulSet{
+		ObjectMeta: meta(a, "db", nil),
+		Spec:       appsv1.StatefulSetSpec{Selector: selectorFor(db), Template: template(db)},
+	})
+	agent := map[string]string{"app": "agent"}
+	e.create(t, &appsv1.DaemonSet{
+		ObjectMeta: meta(a, "agent", nil),
+		Spec:       appsv1.DaemonSetSpec{Selector: selectorFor(agent), Template: template(agent)},
+	})
+	e.create(t, &networkingv1.WorkloadEntry{
+		ObjectMeta: meta(a, "vm-1", map[string]string{"meta-only": "ignored"}),
+		Spec:       networkingv1alpha3.WorkloadEntry{Address: "10.0.0.5", Labels: map[string]string{"app": "legacy"}},
+	})
+	// A workload in b, which must not show up in a.
+	e.create(t, &corev1.Pod{ObjectMeta: meta(b, "ratings-pod", ratings), Spec: podSpec()})
+
+	f.workloadsA = []clusterview.Workload{
+		{Kind: "CronJob", Namespace: a, Name: "nightly", Labels: nightly},
+		{Kind: "DaemonSet", Namespace: a, Name: "agent", Labels: agent},
+		{Kind: "Deployment", Namespace: a, Name: "ratings", Labels: ratings},
+		{Kind: "Job", Namespace: a, Name: "migrate", Labels: job.Spec.Template.Labels},
+		{Kind: "Pod", Namespace: a, Name: "bare-pod"},
+		{Kind: "Pod", Namespace: a, Name: "ratings-pod", Labels: ratings},
+		{Kind: "ReplicaSet", Namespace: a, Name: "bare-rs", Labels: bareRSLabels},
+		{Kind: "StatefulSet", Namespace: a, Name: "db", Labels: db},
+		{Kind: "WorkloadEntry", Namespace: a, Name: "vm-1", Labels: map[string]string{"app": "legacy"}},
+	}
+
+	// Sidecars: namespace-wide, with a selector, with an empty selector.
+	// Created out of name order.
+	sRatings := newSidecar(a, "ratings", map[string]string{"app": "ratings"}, false)
+	sDefault := newSidecar(a, "default", nil, false)
+	sEmpty := newSidecar(a, "empty-selector", nil, true)
+	for _, s := range []*networkingv1.Sidecar{sRatings, sDefault, sEmpty} {
+		e.create(t, s)
+	}
+	e.create(t, newSidecar(b, "default", nil, false))
+	f.sidecarsA = []clusterview.SidecarRef{
+		{Namespace: a, Name: "default", Created: sDefault.CreationTimestamp.Time},
+		{Namespace: a, Name: "empty-selector", Created: sEmpty.CreationTimestamp.Time, Selector: map[string]string{}},
+		{Namespace: a, Name: "ratings", Created: sRatings.CreationTimestamp.Time, Selector: map[string]string{"app": "ratings"}},
+	}
+
+	// Services and ServiceEntries.
+	e.create(t, newService(a, "ratings"))
+	e.create(t, newService(b, "reviews"))
+	e.create(t, newServiceEntry(a, "local-only", []string{p + "-local.example.com"}, []string{"."}))
+	e.create(t, newServiceEntry(a, "to-b", []string{p + "-to-b.example.com"}, []string{b}))
+	e.create(t, newServiceEntry(a, "hidden", []string{p + "-hidden.example.com"}, []string{"~"}))
+	e.create(t, newServiceEntry(a, "wild", []string{"*." + p + "-wild.example.com", p + "-exact.example.com"}, nil))
+	e.create(t, newServiceEntry(b, "everywhere", []string{p + "-everywhere.example.com"}, []string{"*"}))
+	f.hosts = []string{
+		"ratings." + a + ".svc.cluster.local", "ratings." + a + ".svc", "ratings." + a, "ratings",
+		"reviews." + b + ".svc.cluster.local", "reviews." + b + ".svc", "reviews." + a + ".svc.cluster.local",
+		p + "-local.example.com", p + "-to-b.example.com", p + "-hidden.example.com",
+		"x." + p + "-wild.example.com", "x.y." + p + "-wild.example.com", p + "-wild.example.com",
+		"*." + p + "-wild.example.com", p + "-exact.example.com", p + "-everywhere.example.com",
+		"nothing.example.com",
+	}
+
+	// PeerAuthentications.
+	e.create(t, &securityv1.PeerAuthentication{
+		ObjectMeta: meta(a, "ns-wide", nil),
+		Spec: securityv1beta1.PeerAuthentication{
+			Mtls: &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_STRICT},
+		},
+	})
+	e.create(t, &securityv1.PeerAuthentication{
+		ObjectMeta: meta(a, "ratings", nil),
+		Spec: securityv1beta1.PeerAuthentication{
+			Selector: &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"app": "ratings"}},
+			Mtls:     &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_PERMISSIVE},
+			PortLevelMtls: map[uint32]*securityv1beta1.PeerAuthentication_MutualTLS{
+				8080: {Mode: securityv1beta1.PeerAuthentication_MutualTLS_DISABLE},
+				8443: {Mode: securityv1beta1.PeerAuthentication_MutualTLS_STRICT},
+			},
+		},
+	})
+	e.create(t, &securityv1.PeerAuthentication{ObjectMeta: meta(a, "bare", nil)})
+	f.peerAuthsA = []clusterview.PeerAuthentication{
+		{Namespace: a, Name: "bare", Mode: "UNSET"},
+		{Namespace: a, Name: "ns-wide", Mode: "STRICT"},
+		{
+			Namespace: a, Name: "ratings", Mode: "PERMISSIVE",
+			Selector:  map[string]string{"app": "ratings"},
+			PortModes: map[uint32]string{8080: "DISABLE", 8443: "STRICT"},
+		},
+	}
+	return f
+}
+
+func TestReady(t *testing.T) {
+	e := sharedEnv(t)
+	t.Logf("shared control plane and caches ready in %s", e.startup.Round(time.Millisecond))
+	if e.readyBeforeSync == nil {
+		t.Error("Ready() before the caches started = nil, want an error")
+	}
+	if e.readyAfterSync != nil {
+		t.Errorf("Ready() after WaitForSync = %v, want nil", e.readyAfterSync)
+	}
+	if err := e.view.Ready(); err != nil {
+		t.Errorf("Ready() = %v, want nil", err)
+	}
+
+	// A view over a cache that never starts: WaitForSync gives up with its
+	// context and the view stays not ready.
+	scheme, err := informer.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New(e.cluster.Config, cache.Options{Scheme: scheme, DefaultTransform: informer.Transform, ByObject: informer.ByObject()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := informer.New(c, "")
+	if err := v.Register(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 200*time.Millisecond)
+	defer cancel()
+	if v.WaitForSync(ctx) {
+		t.Error("WaitForSync on a cache that never started = true, want false")
+	}
+	if v.Ready() == nil {
+		t.Error("Ready() after a failed WaitForSync = nil, want an error")
+	}
+}
+
+func TestViewReadsCluster(t *testing.T) {
+	e := sharedEnv(t)
+	f := seed(t, e, "view")
+	v := e.view
+
+	t.Run("Workloads", func(t *testing.T) {
+		eventually(t, "Workloads(a)", func() error { return diffErr(f.workloadsA, v.Workloads(f.a)) })
+		want := []clusterview.Workload{{Kind: "Pod", Namespace: f.b, Name: "ratings-pod", Labels: map[string]string{"app": "ratings", "version": "v1"}}}
+		eventually(t, "Workloads(b)", func() error { return diffErr(want, v.Workloads(f.b)) })
+		if got := v.Workloads("no-such-namespace"); len(got) != 0 {
+			t.Errorf("Workloads(missing) = %v, want none", got)
+		}
+	})
+
+	t.Run("Sidecars", func(t *testing.T) {
+		eventually(t, "Sidecars(a)", func() error { return diffErr(f.sidecarsA, v.Sidecars(f.a)) })
+		for _, s := range v.Sidecars(f.a) {
+			if s.Created.IsZero() {
+				t.Errorf("Sidecar %s has no creation time", s.Key())
+			}
+		}
+		eventually(t, "Sidecars(b)", func() error {
+			got := v.Sidecars(f.b)
+			if len(got) != 1 || got[0].Name != "default" || got[0].Selector != nil {
+				return fmt.Errorf("got %+v, want only the namespace-wide default", got)
+			}
+			return nil
+		})
+		if got := v.Sidecars("no-such-namespace"); len(got) != 0 {
+			t.Errorf("Sidecars(missing) = %v, want none", got)
+		}
+	})
+
+	t.Run("Namespaces", func(t *testing.T) {
+		eventually(t, "Namespaces()", func() error {
+			got := v.Namespaces()
+			if !slices.IsSorted(got) {
+				return fmt.Errorf("not sorted: %v", got)
+			}
+			for _, want := range []string{"default", "kube-system", f.a, f.b} {
+				if !slices.Contains(got, want) {
+					return fmt.Errorf("%v lacks %s", got, want)
+				}
+			}
+			return nil
+		})
+		wantA := map[string]string{"team": "a", "istio-injection": "enabled", "kubernetes.io/metadata.name": f.a}
+		if diff := cmp.Diff(wantA, v.NamespaceLabels(f.a)); diff != "" {
+			t.Errorf("NamespaceLabels(a) (-want +got):\n%s", diff)
+		}
+		if got := v.NamespaceLabels(f.b); got["kubernetes.io/metadata.name"] != f.b {
+			t.Errorf("NamespaceLabels(b) = %v, want the API server's name label", got)
+		}
+		if got := v.NamespaceLabels("no-such-namespace"); got != nil {
+			t.Errorf("NamespaceLabels(missing) = %v, want nil", got)
+		}
+		if !v.NamespaceExists(f.a) || !v.NamespaceExists("default") {
+			t.Error("NamespaceExists = false for an existing namespace")
+		}
+		if v.NamespaceExists("no-such-namespace") {
+			t.Error("NamespaceExists(missing) = true")
+		}
+
+		// A namespace created later, with no labels of its own, shows up.
+		late := "view-late"
+		e.ensureNamespace(t, late, nil)
+		eventually(t, "late namespace", func() error {
+			if !slices.Contains(v.Namespaces(), late) || !v.NamespaceExists(late) {
+				return fmt.Errorf("%s not listed", late)
+			}
+			return diffErr(map[string]string{"kubernetes.io/metadata.name": late}, v.NamespaceLabels(late))
+		})
+	})
+
+	t.Run("HostExists", func(t *testing.T) {
+		a, b := f.a, f.b
+		svc := "ratings." + a + ".svc.cluster.local"
+		cases := []struct {
+			namespace, host, from string
+			want                  bool
+		}{
+			// Services: both name forms, in their namespace or "*", from
+			// anywhere; not in another namespace, not shorter forms.
+			{a, svc, a, true},
+			{a, svc, b, true},
+			{"*", svc, "elsewhere", true},
+			{a, "ratings." + a + ".svc", a, true},
+			{"*", "ratings." + a + ".svc", b, true},
+			{b, svc, a, false},
+			{b, "ratings." + a + ".svc", b, false},
+			{a, "ratings." + a, a, false},
+			{a, "ratings", a, false},
+			{a, "reviews." + a + ".svc.cluster.local", a, false},
+			{b, "reviews." + b + ".svc.cluster.local", a, true},
+			// exportTo ".": only from its own namespace.
+			{a, "view-local.example.com", a, true},
+			{"*", "view-local.example.com", a, true},
+			{a, "view-local.example.com", b, false},
+			{"*", "view-local.example.com", b, false},
+			// exportTo a named namespace.
+			{a, "view-to-b.example.com", b, true},
+			{a, "view-to-b.example.com", a, false},
+			// exportTo "~": nowhere.
+			{"*", "view-hidden.example.com", a, false},
+			// Wildcard entry (no exportTo: visible everywhere).
+			{a, "a.view-wild.example.com", a, true},
+			{"*", "a.view-wild.example.com", b, true},
+			{"*", "a.b.view-wild.example.com", "elsewhere", true},
+			{"*", "view-wild.example.com", a, false},
+			{b, "a.view-wild.example.com", b, false},
+			{"*", "view-exact.example.com", b, true},
+			{"*", "x.view-exact.example.com", b, false},
+			// exportTo "*".
+			{"*", "view-everywhere.example.com", a, true},
+			{a, "view-everywhere.example.com", a, false},
+			{"*", "nothing.example.com", a, false},
+		}
+		eventually(t, "HostExists", func() error {
+			var bad []string
+			for _, tc := range cases {
+				if got := v.HostExists(tc.namespace, tc.host, tc.from); got != tc.want {
+					bad = append(bad, fmt.Sprintf("HostExists(%q, %q, %q) = %v, want %v", tc.namespace, tc.host, tc.from, got, tc.want))
+				}
+			}
+			if len(bad) > 0 {
+				return errors.New(strings.Join(bad, "\n"))
+			}
+			return nil
+		})
+	})
+
+	t.Run("PeerAuthentications", func(t *testing.T) {
+		eventually(t, "PeerAuthentications(a)", func() error { return diffErr(f.peerAuthsA, v.PeerAuthentications(f.a)) })
+		if got := v.PeerAuthentications(f.b); len(got) != 0 {
+			t.Errorf("PeerAuthentications(b) = %v, want none", got)
+		}
+	})
+
+	t.Run("CachedObjectsAreTrimmed", func(t *testing.T) {
+		key := client.ObjectKey{Namespace: f.a, Name: "ratings-pod"}
+		eventually(t, "cached pod", func() error {
+			p := informer.PodMetadata()
+			if err := e.cache.Get(e.ctx, key, p); err != nil {
+				return err
+			}
+			want := map[string]string{informer.OwnAnnotationPrefix + "applied": "sidecar-a"}
+			if err := diffErr(want, p.Annotations); err != nil {
+				return fmt.Errorf("annotations %w", err)
+			}
+			if err := diffErr(map[string]string{"app": "ratings", "version": "v1"}, p.Labels); err != nil {
+				return fmt.Errorf("labels %w", err)
+			}
+			if p.ManagedFields != nil {
+				return fmt.Errorf("managedFields kept: %v", p.ManagedFields)
+			}
+			return nil
+		})
+
+		// What the pod informer actually stores: metadata only, trimmed.
+		inf, err := e.cache.GetInformer(e.ctx, informer.PodMetadata())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sii, ok := inf.(toolscache.SharedIndexInformer)
+		if !ok {
+			t.Fatalf("pod informer is a %T, not a SharedIndexInformer", inf)
+		}
+		obj, exists, err := sii.GetStore().GetByKey(key.String())
+		if err != nil || !exists {
+			t.Fatalf("pod %s not in the informer's store (exists=%v, err=%v)", key, exists, err)
+		}
+		stored, ok := obj.(*metav1.PartialObjectMetadata)
+		if !ok {
+			t.Fatalf("stored pod is a %T, want *PartialObjectMetadata (no spec)", obj)
+		}
+		for k := range stored.Annotations {
+			if !strings.HasPrefix(k, informer.OwnAnnotationPrefix) {
+				t.Errorf("stored pod keeps annotation %q", k)
+			}
+		}
+
+		// A Deployment keeps only its template labels.
+		d := &appsv1.Deployment{}
+		if err := e.cache.Get(e.ctx, client.ObjectKey{Namespace: f.a, Name: "ratings"}, d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Spec.Selector != nil || d.Spec.Replicas != nil || len(d.Spec.Template.Spec.Containers) != 0 || d.ManagedFields != nil {
+			t.Errorf("cached Deployment not trimmed: spec %+v, managedFields %v", d.Spec, d.ManagedFields)
+		}
+		if diff := cmp.Diff(map[string]string{"app": "ratings", "version": "v1"}, d.Spec.Template.Labels); diff != "" {
+			t.Errorf("cached Deployment template labels (-want +got):\n%s", diff)
+		}
+
+		// ConfigMaps are cached only in istio-system.
+		if err := e.cache.Get(e.ctx, client.ObjectKey{Namespace: f.a, Name: "istio"}, &corev1.ConfigMap{}); err == nil {
+			t.Error("cache served a ConfigMap outside istio-system")
+		}
+	})
+
+	t.Run("Updates", func(t *testing.T) {
+		// Relabelling a pod and deleting a Sidecar reach the view.
+		pod := &corev1.Pod{}
+		if err := e.direct.Get(e.ctx, client.ObjectKey{Namespace: f.a, Name: "bare-pod"}, pod); err != nil {
+			t.Fatal(err)
+		}
+		pod.Labels = map[string]string{"app": "relabelled"}
+		if err := e.direct.Update(e.ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "relabelled pod", func() error {
+			for _, w := range v.Workloads(f.a) {
+				if w.Kind == "Pod" && w.Name == "bare-pod" {
+					return diffErr(map[string]string{"app": "relabelled"}, w.Labels)
+				}
+			}
+			return errors.New("bare-pod missing")
+		})
+		if err := e.direct.Delete(e.ctx, newSidecar(f.a, "empty-selector", nil, false)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "deleted Sidecar", func() error {
+			var names []string
+			for _, s := range v.Sidecars(f.a) {
+				names = append(names, s.Name)
+			}
+			return diffErr([]string{"default", "ratings"}, names)
+		})
+	})
+}
+
+func TestRootNamespace(t *testing.T) {
+	e := sharedEnv(t)
+	v := e.view
+	if got := v.RootNamespace(); got != informer.DefaultRootNamespace {
+		t.Fatalf("RootNamespace() without mesh config = %q, want %q", got, informer.DefaultRootNamespace)
+	}
+	custom := informer.New(e.cache, "custom")
+	if got := custom.RootNamespace(); got != "custom" {
+		t.Errorf("override RootNamespace() = %q, want custom", got)
+	}
+
+	// An "istio" ConfigMap outside istio-system is not the mesh config.
+	e.ensureNamespace(t, "root-other", nil)
+	e.create(t, &corev1.ConfigMap{
+		ObjectMeta: meta("root-other", informer.MeshConfigName, nil),
+		Data:       map[string]string{informer.MeshConfigKey: "rootNamespace: wrong\n"},
+	})
+
+	e.ensureNamespace(t, informer.MeshConfigNamespace, nil)
+	cm := &corev1.ConfigMap{
+		ObjectMeta: meta(informer.MeshConfigNamespace, informer.MeshConfigName, nil),
+		Data:       map[string]string{informer.MeshConfigKey: "rootNamespace: istio-config\n"},
+	}
+	e.create(t, cm)
+	t.Cleanup(func() {
+		_ = e.direct.Delete(context.Background(), cm)
+		// Leave the default behind for the tests that follow.
+		eventually(t, "mesh config removed", func() error {
+			if got := v.RootNamespace(); got != informer.DefaultRootNamespace {
+				return fmt.Errorf("RootNamespace() = %q", got)
+			}
+			return nil
+		})
+	})
+	want := func(root string) func() error {
+		return func() error {
+			if got := v.RootNamespace(); got != root {
+				return fmt.Errorf("RootNamespace() = %q, want %q", got, root)
+			}
+			return nil
+		}
+	}
+	eventually(t, "mesh config created", want("istio-config"))
+	if got := custom.RootNamespace(); got != "custom" {
+		t.Errorf("override RootNamespace() with a mesh config = %q, want custom", got)
+	}
+	for _, tc := range []struct {
+		name  string
+		root  string
+		mutor func(*corev1.ConfigMap)
+	}{
+		{"updated", "mesh-root", func(c *corev1.ConfigMap) {
+			c.Data[informer.MeshConfigKey] = "defaultConfig:\n  discoveryAddress: istiod:15012\nrootNamespace: mesh-root\n"
+		}},
+		{"rootNamespace removed", informer.DefaultRootNamespace, func(c *corev1.ConfigMap) {
+			c.Data[informer.MeshConfigKey] = "accessLogFile: /dev/stdout\n"
+		}},
+		{"set again", "istio-config-2", func(c *corev1.ConfigMap) {
+			c.Data[informer.MeshConfigKey] = "rootNamespace: istio-config-2\n"
+		}},
+		{"unreadable YAML", informer.DefaultRootNamespace, func(c *corev1.ConfigMap) {
+			c.Data[informer.MeshConfigKey] = "rootNamespace: [unterminated\n"
+		}},
+		{"mesh key missing", informer.DefaultRootNamespace, func(c *corev1.ConfigMap) {
+			c.Data = map[string]string{"meshNetworks": "networks: {}\n"}
+		}},
+		{"back", "istio-config", func(c *corev1.ConfigMap) {
+			c.Data = map[string]string{informer.MeshConfigKey: "rootNamespace: istio-config\n"}
+		}},
+	} {
+		if err := e.direct.Get(e.ctx, client.ObjectKeyFromObject(cm), cm); err != nil {
+			t.Fatal(err)
+		}
+		tc.mutor(cm)
+		if err := e.direct.Update(e.ctx, cm); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		eventually(t, "mesh config "+tc.name, want(tc.root))
+	}
+
+	// LoadMemory reads the same mesh config; an override wins there too.
+	m, err := informer.LoadMemory(e.ctx, e.direct, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.RootNamespace(); got != "istio-config" {
+		t.Errorf("LoadMemory RootNamespace() = %q, want istio-config", got)
+	}
+	if m, err = informer.LoadMemory(e.ctx, e.direct, "custom"); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.RootNamespace(); got != "custom" {
+		t.Errorf("LoadMemory override RootNamespace() = %q, want custom", got)
+	}
+}
+
+func TestRootNamespaceFromMeshConfig(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                      "",
+		"rootNamespace: istio-config\n":         "istio-config",
+		"accessLogFile: /dev/stdout\n":          "",
+		"rootNamespace: [\n":                    "",
+		"defaultConfig: {}\nrootNamespace: x\n": "x",
+		`{"rootNamespace": "json-root"}`:        "json-root",
+	} {
+		if got := informer.RootNamespaceFromMeshConfig(in); got != want {
+			t.Errorf("RootNamespaceFromMeshConfig(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestViewMatchesMemory checks the informer view against the reference
+// semantics: a clusterview.Memory loaded from the same API server must
+// answer every View method identically.
+func TestViewMatchesMemory(t *testing.T) {
+	e := sharedEnv(t)
+	f1 := seed(t, e, "eq1")
+	f2 := seed(t, e, "eq2")
+	// A mesh-wide Sidecar in the root namespace.
+	e.ensureNamespace(t, "istio-system", nil)
+	e.create(t, newSidecar("istio-system", "eq-default", nil, false))
+
+	namespaces := []string{f1.a, f1.b, f2.a, f2.b, "istio-system", "default", "no-such-namespace"}
+	hosts := slices.Concat(f1.hosts, f2.hosts)
+	scopes := append(slices.Clone(namespaces), "*")
+	froms := []string{f1.a, f1.b, f2.a, "elsewhere"}
+
+	compare := func() error {
+		m, err := informer.LoadMemory(e.ctx, e.direct, "")
+		if err != nil {
+			return err
+		}
+		v := e.view
+		var diffs []string
+		check := func(what string, want, got any) {
+			if d := cmp.Diff(want, got); d != "" {
+				diffs = append(diffs, fmt.Sprintf("%s (-memory +informer):\n%s", what, d))
+			}
+		}
+		check("RootNamespace", m.RootNamespace(), v.RootNamespace())
+		check("Namespaces", m.Namespaces(), v.Namespaces())
+		for _, ns := range namespaces {
+			check("Workloads("+ns+")", orEmpty(m.Workloads(ns)), orEmpty(v.Workloads(ns)))
+			check("Sidecars("+ns+")", orEmpty(m.Sidecars(ns)), orEmpty(v.Sidecars(ns)))
+			check("PeerAuthentications("+ns+")", orEmpty(m.PeerAuthentications(ns)), orEmpty(v.PeerAuthentications(ns)))
+			check("NamespaceExists("+ns+")", m.NamespaceExists(ns), v.NamespaceExists(ns))
+			check("NamespaceLabels("+ns+")", m.NamespaceLabels(ns), v.NamespaceLabels(ns))
+		}
+		var hostDiffs []string
+		for _, scope := range scopes {
+			for _, host := range hosts {
+				for _, from := range froms {
+					if mg, vg := m.HostExists(scope, host, from), v.HostExists(scope, host, from); mg != vg {
+						hostDiffs = append(hostDiffs, fmt.Sprintf("HostExists(%q, %q, %q): memory %v, informer %v", scope, host, from, mg, vg))
+					}
+				}
+			}
+		}
+		diffs = append(diffs, hostDiffs...)
+		// The comparison is only meaningful if the fixtures are all there.
+		if len(diffs) == 0 {
+			if got := len(m.Workloads(f2.a)); got != len(f2.workloadsA) {
+				diffs = append(diffs, fmt.Sprintf("memory has %d workloads in %s, want %d", got, f2.a, len(f2.workloadsA)))
+			}
+		}
+		if len(diffs) > 0 {
+			return errors.New(strings.Join(diffs, "\n"))
+		}
+		return nil
+	}
+	eventually(t, "informer view equals LoadMemory", compare)
+
+	// And the reference agrees with what seed says it created.
+	m, err := informer.LoadMemory(e.ctx, e.direct, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []fixture{f1, f2} {
+		if diff := cmp.Diff(f.workloadsA, m.Workloads(f.a)); diff != "" {
+			t.Errorf("memory Workloads(%s) (-want +got):\n%s", f.a, diff)
+		}
+		if diff := cmp.Diff(f.sidecarsA, m.Sidecars(f.a)); diff != "" {
+			t.Errorf("memory Sidecars(%s) (-want +got):\n%s", f.a, diff)
+		}
+		if diff := cmp.Diff(f.peerAuthsA, m.PeerAuthentications(f.a)); diff != "" {
+			t.Errorf("memory PeerAuthentications(%s) (-want +got):\n%s", f.a, diff)
+		}
+	}
+}
+
+// orEmpty makes nil and empty slices compare equal.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
