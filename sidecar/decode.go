@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -19,6 +20,10 @@ import (
 // MaxDepth bounds nesting so a hostile document cannot exhaust the stack.
 const MaxDepth = 64
 
+// objectPath names the object as a whole in errors about the document itself
+// (malformed JSON, not an object), which have no field to point at.
+var objectPath = field.NewPath("<object>")
+
 var topLevelFields = []string{"apiVersion", "kind", "metadata", "spec", "status"}
 
 // Decode turns the JSON of one Sidecar object into the typed object. Every
@@ -31,14 +36,16 @@ func Decode(raw []byte) (*Sidecar, field.ErrorList) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, field.ErrorList{field.Invalid(nil, nil, fmt.Sprintf("malformed JSON: %v", err))}
+		return nil, field.ErrorList{field.Invalid(objectPath, nil, fmt.Sprintf("malformed JSON: %v", err))}
 	}
-	if dec.More() {
-		return nil, field.ErrorList{field.Invalid(nil, nil, "malformed JSON: data after the object")}
+	// More() is false before a stray '}' or ']', so read one more token: only
+	// the end of the input may follow the object.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, field.ErrorList{field.Invalid(objectPath, nil, "malformed JSON: data after the object")}
 	}
 	obj, ok := doc.(map[string]any)
 	if !ok {
-		return nil, field.ErrorList{field.Invalid(nil, jsonTypeName(doc), "the object must be a JSON object")}
+		return nil, field.ErrorList{field.Invalid(objectPath, jsonTypeName(doc), "the object must be a JSON object")}
 	}
 
 	var errs field.ErrorList

@@ -75,7 +75,7 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 				conflictFormatWorkloads(both), byConstruction)))
 		case sSubset || otherSubset:
 			errs = append(errs, field.Forbidden(labelsPath, fmt.Sprintf(
-				"this Sidecar's workloadSelector (%s) and Sidecar %s (workloadSelector %s) overlap: %s, although no such workload exists yet; Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; change one of the selectors so that they select disjoint workloads",
+				"this Sidecar's workloadSelector (%s) and Sidecar %s (workloadSelector %s) overlap: %s (no such workload exists yet, but any future one would get two Sidecars); Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; change one of the selectors so that they select disjoint workloads",
 				conflictFormatLabels(selector), other.Key(), conflictFormatLabels(other.Selector),
 				conflictSubsetReason(other.Key(), sSubset, otherSubset))))
 		case conflictCompatible(selector, other.Selector):
@@ -166,7 +166,7 @@ func conflictCompatible(a, b map[string]string) bool {
 func conflictSubsetReason(otherKey string, sSubset, otherSubset bool) string {
 	switch {
 	case sSubset && otherSubset:
-		return "the two selectors are identical, so every workload either one selects is selected by both"
+		return "the two selectors are identical"
 	case sSubset:
 		return fmt.Sprintf("every workload selected by the narrower %s is also selected by this Sidecar", otherKey)
 	default:

@@ -69,13 +69,13 @@ func validateEgressHost(host string, path *field.Path) field.ErrorList {
 	default:
 		if msgs := utilvalidation.IsDNS1123Label(ns); len(msgs) > 0 {
 			errs = append(errs, field.Invalid(path, host,
-				fmt.Sprintf("namespace %q is not valid (%s); in namespace/dnsName, %s", ns, strings.Join(msgs, "; "), hostFormHelp)))
+				fmt.Sprintf("namespace %q is not valid (%s). A host is namespace/dnsName: %s", ns, strings.Join(msgs, "; "), hostFormHelp)))
 		}
 	}
 	if name != "*" {
 		if problem := dnsNameProblem(name, true); problem != "" {
 			errs = append(errs, field.Invalid(path, host,
-				fmt.Sprintf("dnsName %q is not valid: %s; in namespace/dnsName, %s", name, problem, hostFormHelp)))
+				fmt.Sprintf("dnsName %q is not valid: %s. A host is namespace/dnsName: %s", name, problem, hostFormHelp)))
 		}
 	}
 	return errs

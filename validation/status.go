@@ -31,12 +31,11 @@ const MaxReportedErrors = 25
 func DenialStatus(name string, errs field.ErrorList) metav1.Status {
 	shown := errs
 	if len(errs) > MaxReportedErrors {
-		shown = append(field.ErrorList{}, errs[:MaxReportedErrors]...)
-		shown = append(shown, field.Forbidden(nil, fmt.Sprintf("and %d more errors not shown", len(errs)-MaxReportedErrors)))
+		shown = errs[:MaxReportedErrors]
 	}
 	status := apierrors.NewInvalid(schema.GroupKind{Group: sidecar.Group, Kind: sidecar.Kind}, name, shown).ErrStatus
 	status.Details = nil
-	if len(shown) > 1 {
+	if len(errs) > 1 {
 		// apimachinery joins several errors as "[a, b]" on one line; each
 		// detail has commas of its own, so one error per line reads better
 		// in a terminal and in a GitOps tool's sync log.
@@ -45,6 +44,9 @@ func DenialStatus(name string, errs field.ErrorList) metav1.Status {
 		for _, e := range shown {
 			b.WriteString("\n- ")
 			b.WriteString(e.Error())
+		}
+		if len(errs) > len(shown) {
+			fmt.Fprintf(&b, "\n- and %d more errors not shown", len(errs)-len(shown))
 		}
 		status.Message = b.String()
 	}

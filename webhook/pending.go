@@ -7,9 +7,10 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 )
 
-// PendingTTL is how long an admitted Sidecar counts as pending: the API
-// server stores (or abandons) an object within its webhook timeout, and the
-// informer sees it shortly after.
+// PendingTTL bounds how long an admitted Sidecar counts as pending when it
+// never shows up (another webhook refused it, or the request was abandoned):
+// the API server stores or drops an object within its webhook timeout. One
+// that shows up stops being pending at once.
 const PendingTTL = 10 * time.Second
 
 // Pending remembers the Sidecars this replica admitted in the last few
@@ -67,10 +68,21 @@ func (p *Pending) Overlay(view clusterview.View, namespace string) clusterview.V
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	byName := p.refs[namespace]
+	if len(byName) == 0 {
+		return view
+	}
+	// A pending Sidecar the view already shows, as admitted, is stored: from
+	// now on the view speaks for it, so that deleting it is not second-
+	// guessed by a stale pending entry.
+	stored := map[string]map[string]string{}
+	for _, ref := range view.Sidecars(namespace) {
+		stored[ref.Name] = ref.Selector
+	}
 	now := p.now()
 	var extra []clusterview.SidecarRef
 	for name, pr := range byName {
-		if now.After(pr.expires) {
+		selector, isStored := stored[name]
+		if now.After(pr.expires) || (isStored && sameSelector(selector, pr.ref.Selector)) {
 			delete(byName, name)
 			continue
 		}
@@ -109,4 +121,17 @@ func (o *overlayView) Sidecars(namespace string) []clusterview.SidecarRef {
 		}
 	}
 	return out
+}
+
+// sameSelector compares selectors, telling nil (namespace-wide) from empty.
+func sameSelector(a, b map[string]string) bool {
+	if (a == nil) != (b == nil) || len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if got, ok := b[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

@@ -73,11 +73,19 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
+	// With a kube-controller-manager next to the API server, Deployments
+	// really create pods, which the pod webhook then annotates. Without it
+	// (an older bin/) dev still works, with workloads that stay templates.
+	withControllerManager := localcluster.HasControllerManager(cfg.assets)
+	if !withControllerManager {
+		log.Info("no kube-controller-manager in the assets directory: Deployments will not create pods (run `make controlplane` to build it)")
+	}
 	cluster, err := localcluster.Start(ctx, localcluster.Options{
-		AssetsDir: cfg.assets,
-		StateDir:  stateDir,
-		CRDPaths:  []string{istioCRDs},
-		Logger:    log.WithName("localcluster"),
+		AssetsDir:         cfg.assets,
+		StateDir:          stateDir,
+		CRDPaths:          []string{istioCRDs},
+		Logger:            log.WithName("localcluster"),
+		ControllerManager: withControllerManager,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the local control plane: %w", err)
@@ -116,7 +124,10 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 		return err
 	}
 	fmt.Fprintf(stdout, "ready: export KUBECONFIG=%s\n", cluster.KubeconfigPath)
-	fmt.Fprintf(stdout, "webhook: https://%s%s and %s; kubectl: %s\n", addr, webhook.ValidateSidecarsPath, webhook.MutateSidecarsPath, cluster.Kubectl)
+	fmt.Fprintf(stdout, "webhook: https://%s%s, %s and %s; kubectl: %s\n", addr, webhook.ValidateSidecarsPath, webhook.MutateSidecarsPath, webhook.MutatePodsPath, cluster.Kubectl)
+	if withControllerManager {
+		fmt.Fprintf(stdout, "kube-controller-manager: log %s\n", cluster.ControllerManagerLog)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -140,7 +151,9 @@ func registerWebhooks(ctx context.Context, cfg *rest.Config, baseURL string, caB
 		return err
 	}
 	clientConfig := webhook.URLClientConfig(baseURL, caBundle)
-	opts := webhook.ConfigOptions{ExcludedNamespaces: []string{"kube-system"}}
+	// The pod webhook too, as deploy/ installs it: pods in injected
+	// namespaces get the sidecar-webhook.io annotations at creation.
+	opts := webhook.ConfigOptions{ExcludedNamespaces: []string{"kube-system"}, WithPods: true}
 	if _, err := client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx,
 		webhook.ValidatingConfiguration(clientConfig, opts), createOptions); err != nil {
 		return fmt.Errorf("registering the validating webhook: %w", err)

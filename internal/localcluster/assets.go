@@ -55,6 +55,9 @@ func DefaultAssetsDir() string {
 // assetPaths are the binaries of one assets directory.
 type assetPaths struct {
 	apiServer, etcd, kubectl string
+	// controllerManager is set only when Options.ControllerManager asks
+	// for it.
+	controllerManager string
 }
 
 // resolveAssets finds the three binaries in dir. etcd may also be named

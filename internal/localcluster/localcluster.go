@@ -1,6 +1,7 @@
 // Package localcluster runs a real, local Kubernetes control plane (etcd and
-// kube-apiserver, no nodes or controllers) through controller-runtime's
-// envtest. It backs the `dev` subcommand and the end-to-end tests.
+// kube-apiserver, no nodes; optionally kube-controller-manager) through
+// controller-runtime's envtest. It backs the `dev` subcommand and the
+// end-to-end tests.
 //
 // The API server keeps its default admission chain (only the ServiceAccount
 // plugin is disabled, as envtest does), so MutatingAdmissionWebhook and
@@ -58,6 +59,13 @@ type Options struct {
 	KeepData bool
 	// Logger receives progress messages; optional.
 	Logger logr.Logger
+	// ControllerManager also starts kube-controller-manager from the assets
+	// directory once the API server is up, running the workload, namespace
+	// and garbage-collector controllers (ControllerManagerControllers), so a
+	// Deployment really creates pods (which stay Pending: there are no
+	// nodes). Its log is StateDir/kube-controller-manager.log. A missing
+	// binary is an error; see HasControllerManager.
+	ControllerManager bool
 }
 
 // Cluster is a running local control plane.
@@ -74,6 +82,9 @@ type Cluster struct {
 	StateDir string
 	// APIServerLog and EtcdLog hold the processes' combined output.
 	APIServerLog, EtcdLog string
+	// ControllerManagerLog holds kube-controller-manager's output; empty
+	// unless Options.ControllerManager.
+	ControllerManagerLog string
 	// StartupDuration is how long Start took.
 	StartupDuration time.Duration
 
@@ -83,6 +94,8 @@ type Cluster struct {
 	logFiles     []*os.File
 	ownsStateDir bool
 	paths        assetPaths
+	// controllerManager is nil unless Options.ControllerManager.
+	controllerManager *controllerManager
 
 	mu       sync.Mutex // serializes Stop and API server restarts
 	stopped  bool
@@ -112,6 +125,14 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 	paths, err := resolveAssets(assetsDir)
 	if err != nil {
 		return nil, fmt.Errorf("localcluster: %w", err)
+	}
+	if opts.ControllerManager {
+		p, ok := ControllerManagerPath(assetsDir)
+		if !ok {
+			return nil, fmt.Errorf("localcluster: Options.ControllerManager is set, but there is no executable %s in %s (build it with `make controlplane`)",
+				binControllerManager, filepath.Dir(paths.apiServer))
+		}
+		paths.controllerManager = p
 	}
 	directCRDs, decodedCRDs, err := splitCRDPaths(opts.CRDPaths)
 	if err != nil {
@@ -203,6 +224,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, retErr error) {
 	if err := waitEstablished(ctx, c.Config, c.env.CRDs); err != nil {
 		return nil, fmt.Errorf("localcluster: %w", err)
 	}
+	if opts.ControllerManager {
+		if err := c.startControllerManager(ctx); err != nil {
+			return nil, fmt.Errorf("localcluster: %w", err)
+		}
+	}
 
 	go func() {
 		select {
@@ -280,7 +306,7 @@ func (c *Cluster) openLog(name string) (*os.File, error) {
 	return f, nil
 }
 
-// Stop stops kube-apiserver and etcd and releases everything Start set up.
+// Stop stops kube-controller-manager (if started), kube-apiserver and etcd and releases everything Start set up.
 // It is idempotent and safe for concurrent use; every call returns the
 // first call's result.
 func (c *Cluster) Stop() error {
@@ -288,6 +314,11 @@ func (c *Cluster) Stop() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		var errs []error
+		// The controller manager first: it would only log errors while the
+		// API server goes away.
+		if err := c.controllerManager.stop(); err != nil {
+			errs = append(errs, err)
+		}
 		if c.env != nil {
 			if err := c.env.Stop(); err != nil {
 				errs = append(errs, err)

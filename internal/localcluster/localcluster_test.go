@@ -310,20 +310,39 @@ spec:
 // runs) and checks the reaper takes etcd and kube-apiserver down.
 func TestNoOrphansAfterCrash(t *testing.T) {
 	if os.Getenv("LOCALCLUSTER_CRASH_HELPER") == "1" {
-		c, err := Start(context.Background(), Options{})
+		withCM := os.Getenv("LOCALCLUSTER_CRASH_CONTROLLER_MANAGER") == "1"
+		c, err := Start(context.Background(), Options{ControllerManager: withCM})
 		if err != nil {
 			fmt.Println("ERROR", err)
 			os.Exit(1)
 		}
 		fmt.Println("STATEDIR", c.StateDir)
-		fmt.Println("PIDS", childPIDs(c.paths.apiServer, c.paths.etcd))
+		paths := []string{c.paths.apiServer, c.paths.etcd}
+		if withCM {
+			paths = append(paths, c.paths.controllerManager)
+		}
+		fmt.Println("PIDS", childPIDs(paths...))
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}
 	requireAssets(t)
+	t.Run("etcd and kube-apiserver", func(t *testing.T) { testNoOrphansAfterCrash(t, false) })
+	t.Run("with kube-controller-manager", func(t *testing.T) {
+		if !HasControllerManager("") {
+			t.Skip("no kube-controller-manager in " + DefaultAssetsDir())
+		}
+		testNoOrphansAfterCrash(t, true)
+	})
+}
 
+func testNoOrphansAfterCrash(t *testing.T, withControllerManager bool) {
+	wantPIDs := 2
 	cmd := exec.Command(os.Args[0], "-test.run=^TestNoOrphansAfterCrash$")
 	cmd.Env = append(os.Environ(), "LOCALCLUSTER_CRASH_HELPER=1")
+	if withControllerManager {
+		wantPIDs = 3
+		cmd.Env = append(cmd.Env, "LOCALCLUSTER_CRASH_CONTROLLER_MANAGER=1")
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -355,8 +374,8 @@ func TestNoOrphansAfterCrash(t *testing.T) {
 			t.Fatal(line)
 		}
 	}
-	if len(pids) != 2 {
-		t.Fatalf("helper reported control-plane pids %v, want 2", pids)
+	if len(pids) != wantPIDs {
+		t.Fatalf("helper reported control-plane pids %v, want %d", pids, wantPIDs)
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)

@@ -88,6 +88,14 @@ func decide(d Document, view *clusterview.Memory, opts Options) Decision {
 	if name == "" {
 		name = "<generated>"
 	}
+	// The API server serves only some versions; anything else would be
+	// refused there ("no matches for kind"), so it is denied here too.
+	if gv, _ := schema.ParseGroupVersion(d.APIVersion); !sidecar.IsServedGVK(gv.WithKind(d.Kind)) {
+		st := validation.DenialStatus(name, field.ErrorList{field.NotSupported(field.NewPath("apiVersion"), d.APIVersion,
+			[]string{sidecar.Group + "/v1alpha3", sidecar.Group + "/v1beta1", sidecar.Group + "/v1"})})
+		dec.Message = st.Message
+		return dec
+	}
 	// The same steps the API server takes: mutate (default), then validate.
 	obj, errs := sidecar.Decode(d.JSON)
 	if len(errs) == 0 {

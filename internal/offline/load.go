@@ -99,7 +99,9 @@ func manifestFiles(dir string) ([]string, error) {
 		}
 		return nil
 	})
-	// WalkDir visits in lexical order already; sorting keeps that explicit.
+	// The order is the lexical order of the full paths, the same for every
+	// run and every machine (WalkDir's own order differs for names such as
+	// "a-b/x" and "a/x").
 	sort.Strings(files)
 	return files, err
 }
@@ -128,7 +130,10 @@ func parseStream(name string, r io.Reader) ([]Document, error) {
 			return nil, &ReadError{File: name, Line: line, Err: err}
 		}
 		start := line + leadingLines(chunk)
-		line += bytes.Count(chunk, []byte("\n"))
+		// The reader consumes the "---" line that ends a document without
+		// returning it, so count it here; after the last document there is
+		// no next start to get wrong.
+		line += bytes.Count(chunk, []byte("\n")) + 1
 		if isBlank(chunk) {
 			continue
 		}

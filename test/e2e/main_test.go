@@ -56,6 +56,12 @@ var env struct {
 	tmp        string // everything of this run: dev's state dir, logs, cache
 	apiPort    string // the API server's port
 	dynamic    dynamic.Interface
+	// stateDir is dev's --state-dir: kubeconfig, certs/ (the webhook's
+	// serving certificate and its CA), logs.
+	stateDir string
+	// controllerManager: bin/ holds kube-controller-manager, so dev runs it
+	// and Deployments create pods.
+	controllerManager bool
 }
 
 func TestMain(m *testing.M) {
@@ -90,6 +96,7 @@ func runMain(m *testing.M) int {
 		return 0
 	}
 	env.kubectl = filepath.Join(binDir, "kubectl")
+	env.controllerManager = len(missingBinaries(binDir, "kube-controller-manager")) == 0
 
 	tmp, err := os.MkdirTemp("", "sidecar-webhook-e2e-")
 	if err != nil {
@@ -200,7 +207,10 @@ func startDev(binary, assets, tmp string) (*devProcess, error) {
 		stdout:  &lineWatcher{prefix: readyPrefix, found: make(chan string, 1)},
 		exited:  make(chan struct{}),
 	}
-	d.cmd = exec.Command(binary, "dev", "--state-dir", filepath.Join(tmp, "state"), "--assets", assets)
+	env.stateDir = filepath.Join(tmp, "state")
+	// A short audit interval lets the audit test see the SidecarConflict
+	// Events within seconds instead of dev's default minute.
+	d.cmd = exec.Command(binary, "dev", "--state-dir", env.stateDir, "--assets", assets, "--audit-interval=2s")
 	d.cmd.Stdout = d.stdout
 	d.cmd.Stderr = logFile
 	d.cmd.SysProcAttr = devProcAttr()
@@ -422,9 +432,10 @@ func exitCode(err error) int {
 }
 
 // createNamespace creates a namespace with a unique name starting with
-// prefix; it is deleted when the test ends. (The local control plane runs
-// no namespace controller, so a deleted namespace stays Terminating until
-// the control plane stops; unique names keep that from mattering.)
+// prefix; it is deleted when the test ends. (Without kube-controller-manager
+// in bin/ the local control plane runs no namespace controller, so a deleted
+// namespace stays Terminating until the control plane stops; unique names
+// keep that from mattering.)
 func createNamespace(t testing.TB, prefix string) string {
 	t.Helper()
 	suffix := make([]byte, 3)

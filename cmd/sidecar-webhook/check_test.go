@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const checkReferenceDir = "../../validation/testdata/reference"
+
+// runCLI calls run as main would and returns the exit code and both outputs.
+func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func checkFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const (
+	checkAllowedSidecar = `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: default
+  namespace: prod
+spec:
+  egress:
+  - hosts:
+    - ./*
+    - ./*
+`
+	checkDeniedSidecar = `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: broken
+  namespace: prod
+spec:
+  egress:
+  - hostz:
+    - ./*
+`
+)
+
+func TestRunCommands(t *testing.T) {
+	cases := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr string
+	}{
+		{name: "no arguments", args: nil, wantCode: 2, wantStderr: "Usage: sidecar-webhook COMMAND"},
+		{name: "help", args: []string{"help"}, wantCode: 0, wantStderr: "Usage: sidecar-webhook COMMAND"},
+		{name: "-h", args: []string{"-h"}, wantCode: 0, wantStderr: "check"},
+		{name: "--help", args: []string{"--help"}, wantCode: 0, wantStderr: "serve"},
+		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantStderr: `unknown command "frobnicate"`},
+		{name: "check -h", args: []string{"check", "-h"}, wantCode: 0, wantStderr: "Usage: sidecar-webhook check"},
+		{name: "check unknown flag", args: []string{"check", "--bogus", "x.yaml"}, wantCode: 2, wantStderr: "bogus"},
+		{name: "check without paths", args: []string{"check"}, wantCode: 2, wantStderr: "at least one PATH is required"},
+		{name: "check with a bad -o", args: []string{"check", "-o", "yaml", "x.yaml"}, wantCode: 2, wantStderr: `-o must be text or json, got "yaml"`},
+		{name: "check with a bad enforcement", args: []string{"check", "--enforcement", "bogus", "x.yaml"}, wantCode: 2, wantStderr: "--enforcement must be deny or warn"},
+		{name: "check a missing file", args: []string{"check", "does-not-exist.yaml"}, wantCode: 2, wantStderr: "does-not-exist.yaml: no such file"},
+		{name: "serve with a bad enforcement", args: []string{"serve", "--enforcement=bogus"}, wantCode: 2, wantStderr: `--enforcement must be deny or warn, got "bogus"`},
+		{name: "serve with an unknown flag", args: []string{"serve", "--bogus"}, wantCode: 2, wantStderr: "bogus"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "", tc.args...)
+			if code != tc.wantCode {
+				t.Errorf("exit code %d, want %d\nstderr: %s", code, tc.wantCode, stderr)
+			}
+			if !strings.Contains(stderr, tc.wantStderr) {
+				t.Errorf("stderr does not contain %q:\n%s", tc.wantStderr, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("nothing belongs on stdout here, got:\n%s", stdout)
+			}
+		})
+	}
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	allowed := checkFile(t, "allowed.yaml", checkAllowedSidecar)
+	denied := checkFile(t, "denied.yaml", checkDeniedSidecar)
+	unparsable := checkFile(t, "unparsable.yaml", checkAllowedSidecar+"---\nkind: [\n")
+	cases := []struct {
+		name     string
+		args     []string
+		stdin    string
+		wantCode int
+		// wantStderr is a substring of stderr, or "" for an empty stderr.
+		wantStderr string
+	}{
+		{name: "all allowed", args: []string{allowed}, wantCode: 0},
+		{name: "one denied", args: []string{allowed, denied}, wantCode: 1},
+		{name: "denied, enforcement warn", args: []string{"--enforcement", "warn", denied}, wantCode: 1},
+		{name: "nothing to check", args: []string{"-"}, stdin: "", wantCode: 0},
+		{name: "stdin", args: []string{"-"}, stdin: checkDeniedSidecar, wantCode: 1},
+		{name: "reference examples", args: []string{"--root-namespace", "istio-config", checkReferenceDir}, wantCode: 1},
+		{name: "parse error names file and line", args: []string{allowed, unparsable}, wantCode: 2, wantStderr: unparsable + ":12: "},
+		{name: "bad workload names file and line", args: []string{"-"}, stdin: "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: x\n", wantCode: 2, wantStderr: "-:1: "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, tc.stdin, append([]string{"check"}, tc.args...)...)
+			if code != tc.wantCode {
+				t.Errorf("exit code %d, want %d\nstderr: %s", code, tc.wantCode, stderr)
+			}
+			if tc.wantStderr == "" && stderr != "" {
+				t.Errorf("unexpected stderr: %s", stderr)
+			}
+			if !strings.Contains(stderr, tc.wantStderr) {
+				t.Errorf("stderr does not contain %q:\n%s", tc.wantStderr, stderr)
+			}
+		})
+	}
+}
+
+// The enforcement=warn case above still exits 1 only because the unknown
+// field is a decode error, which warn cannot admit; a rule broken under warn
+// exits 0.
+func TestCheckEnforcementWarnExitsZero(t *testing.T) {
+	second := strings.Replace(checkAllowedSidecar, "name: default", "name: second", 1)
+	path := checkFile(t, "two.yaml", checkAllowedSidecar+"---\n"+second)
+	if code, _, stderr := runCLI(t, "", "check", path); code != 1 {
+		t.Fatalf("deny: exit code %d, want 1 (%s)", code, stderr)
+	}
+	code, stdout, stderr := runCLI(t, "", "check", "--enforcement=warn", path)
+	if code != 0 {
+		t.Errorf("warn: exit code %d, want 0 (%s)", code, stderr)
+	}
+	if !strings.Contains(stdout, "    warning: would be denied (enforcement=warn): ") {
+		t.Errorf("warn: the denial is not reported as a warning:\n%s", stdout)
+	}
+}
+
+func TestCheckText(t *testing.T) {
+	allowed := checkFile(t, "allowed.yaml", checkAllowedSidecar)
+	denied := checkFile(t, "denied.yaml", checkDeniedSidecar)
+	code, stdout, _ := runCLI(t, "", "check", allowed, denied)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	want := []string{
+		"ALLOWED Sidecar prod/default (" + allowed + ":1)",
+		`    warning: spec.egress[0].hosts[1]: duplicated egress host "./*"`,
+		"DENIED Sidecar prod/broken (" + denied + `:1): Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: unknown field; known fields here: bind, captureMode, hosts, port`,
+	}
+	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")); diff != "" {
+		t.Errorf("output lines (-want +got):\n%s", diff)
+	}
+	line := regexp.MustCompile(`^((ALLOWED|DENIED) Sidecar [^ /]+/[^ ]+ \([^ ]+:[0-9]+\)(: .+)?|    warning: .+)$`)
+	for _, l := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		if !line.MatchString(l) {
+			t.Errorf("line does not follow the text format: %q", l)
+		}
+	}
+}
+
+func TestCheckJSON(t *testing.T) {
+	allowed := checkFile(t, "allowed.yaml", checkAllowedSidecar)
+	denied := checkFile(t, "denied.yaml", checkDeniedSidecar)
+	code, stdout, _ := runCLI(t, "", "check", "-o", "json", allowed, denied)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("output is not a JSON array of objects: %v\n%s", err, stdout)
+	}
+	if len(out) != 2 {
+		t.Fatalf("want 2 decisions, got %d", len(out))
+	}
+	wantKeys := []string{"allowed", "apiVersion", "file", "kind", "line", "message", "name", "namespace", "warnings"}
+	for i, d := range out {
+		var keys []string
+		for k := range d {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if diff := cmp.Diff(wantKeys, keys); diff != "" {
+			t.Errorf("decision %d keys (-want +got):\n%s", i, diff)
+		}
+		if _, ok := d["warnings"].([]any); !ok {
+			t.Errorf("decision %d: warnings is %#v, want an array", i, d["warnings"])
+		}
+	}
+	want := []map[string]any{
+		{
+			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "default",
+			"file": allowed, "line": 1.0, "allowed": true, "message": "",
+			"warnings": []any{`spec.egress[0].hosts[1]: duplicated egress host "./*"`},
+		},
+		{
+			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "broken",
+			"file": denied, "line": 1.0, "allowed": false,
+			"message":  `Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: unknown field; known fields here: bind, captureMode, hosts, port`,
+			"warnings": []any{},
+		},
+	}
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("decisions (-want +got):\n%s", diff)
+	}
+}
+
+func TestCheckJSONEmpty(t *testing.T) {
+	code, stdout, _ := runCLI(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n", "check", "-o", "json", "-")
+	if code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	if strings.TrimSpace(stdout) != "[]" {
+		t.Errorf("no Sidecars must print an empty array, got %q", stdout)
+	}
+}
+
+// TestCheckReferenceGolden pins the whole text output for the reference
+// examples: what a CI log shows. Regenerate with `go test -run
+// TestCheckReferenceGolden -update`.
+func TestCheckReferenceGolden(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "", "check", "--root-namespace", "istio-config", checkReferenceDir)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1 (partial-ip-tables conflicts with no-ip-tables)\nstderr: %s", code, stderr)
+	}
+	golden := filepath.Join("testdata", "check-reference.golden")
+	if *updateGolden {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(stdout), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), stdout); diff != "" {
+		t.Errorf("output (-golden +got):\n%s", diff)
+	}
+}

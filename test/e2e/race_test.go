@@ -1,0 +1,363 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+)
+
+// racePairs is how many namespaces each race measurement uses.
+const racePairs = 20
+
+// TestRaceSingleReplica: two conflicting namespace-wide Sidecars created in
+// one namespace at the same instant, through the API server, to the one
+// dev replica: the per-namespace lock and the pending admissions must let
+// exactly one through, every time.
+func TestRaceSingleReplica(t *testing.T) {
+	t.Parallel()
+	namespaces := createNamespaces(t, "race-single", racePairs)
+	sidecars := env.dynamic.Resource(resources["Sidecar"])
+	both := 0
+	for _, ns := range namespaces {
+		var errs [2]error
+		simultaneously(
+			func() { errs[0] = createObject(sidecars.Namespace(ns), withNamespace(wideSidecar("a"), ns)) },
+			func() { errs[1] = createObject(sidecars.Namespace(ns), withNamespace(wideSidecar("b"), ns)) },
+		)
+		switch {
+		case errs[0] == nil && errs[1] == nil:
+			both++
+		case errs[0] != nil && errs[1] != nil:
+			t.Errorf("namespace %s: both creates failed: %v; %v", ns, errs[0], errs[1])
+		default:
+			for _, err := range errs {
+				if err != nil && !apierrors.IsInvalid(err) {
+					t.Errorf("namespace %s: the losing create failed with %v, want a 422 denial", ns, err)
+				}
+			}
+		}
+	}
+	t.Logf("race window: %d of %d pairs both admitted (single replica, both creates through the API server)", both, len(namespaces))
+	if both != 0 {
+		t.Errorf("%d of %d namespaces got two namespace-wide Sidecars from one replica, want 0", both, len(namespaces))
+	}
+}
+
+// TestRaceTwoReplicas measures (and reports; it asserts nothing about it)
+// the window in which two replicas admit two conflicting Sidecars: each
+// replica sees only what is stored, or pending on itself.
+func TestRaceTwoReplicas(t *testing.T) {
+	t.Parallel()
+	client := webhookHTTPClient(t)
+	replica1 := devValidateURL(t)
+	replica2 := startSecondReplica(t, replica1)
+
+	// 1. Decisions only: review A to replica 1 and review B to replica 2 at
+	// once, neither object ever stored. Both are expected to be allowed:
+	// the window between a decision and the write it allows.
+	decisionOnly := 0
+	for _, ns := range createNamespaces(t, "race-direct", racePairs) {
+		var allowed [2]bool
+		var errs [2]error
+		simultaneously(
+			func() { allowed[0], errs[0] = review(client, replica1, ns, "a") },
+			func() { allowed[1], errs[1] = review(client, replica2, ns, "b") },
+		)
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("namespace %s: %v", ns, err)
+			}
+		}
+		if allowed[0] && allowed[1] {
+			decisionOnly++
+		}
+	}
+	t.Logf("race window (two replicas, decisions only: review a to replica 1 and review b to replica 2 at once, nothing stored): %d of %d pairs both allowed", decisionOnly, racePairs)
+
+	// 2. The realistic flow: A created through the API server (which asks
+	// replica 1) while replica 2 is asked about B at the same instant.
+	sidecars := env.dynamic.Resource(resources["Sidecar"])
+	afterStore, stored := 0, 0
+	for _, ns := range createNamespaces(t, "race-store", racePairs) {
+		var createErr, reviewErr error
+		var allowedB bool
+		simultaneously(
+			func() { createErr = createObject(sidecars.Namespace(ns), withNamespace(wideSidecar("a"), ns)) },
+			func() { allowedB, reviewErr = review(client, replica2, ns, "b") },
+		)
+		if reviewErr != nil {
+			t.Fatalf("namespace %s: %v", ns, reviewErr)
+		}
+		if createErr != nil {
+			t.Errorf("namespace %s: creating a through the API server: %v", ns, createErr)
+			continue
+		}
+		stored++
+		if allowedB {
+			afterStore++
+		}
+	}
+	t.Logf("race window (two replicas: a created through the API server via replica 1, b reviewed by replica 2 at the same instant): b allowed although a got stored in %d of %d pairs", afterStore, stored)
+}
+
+// simultaneously runs the functions in goroutines released together by a
+// barrier, and waits for them.
+func simultaneously(fns ...func()) {
+	barrier := make(chan struct{})
+	var ready, done sync.WaitGroup
+	for _, fn := range fns {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-barrier
+			fn()
+		}()
+	}
+	ready.Wait()
+	close(barrier)
+	done.Wait()
+}
+
+// createNamespaces creates n namespaces with the Go client (quicker than
+// n kubectl runs); they are deleted when the test ends.
+func createNamespaces(t *testing.T, prefix string, n int) []string {
+	t.Helper()
+	cs := clientset(t)
+	base := prefix + "-" + randomSuffix(t)
+	names := make([]string, 0, n)
+	for i := range n {
+		name := fmt.Sprintf("%s-%02d", base, i)
+		if _, err := cs.CoreV1().Namespaces().Create(context.Background(),
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	t.Cleanup(func() {
+		for _, name := range names {
+			if err := cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("deleting namespace %s: %v", name, err)
+			}
+		}
+	})
+	return names
+}
+
+// namespaceableCreator is the part of the dynamic client createObject uses.
+type namespaceableCreator interface {
+	Create(ctx context.Context, obj *unstructured.Unstructured, options metav1.CreateOptions, subresources ...string) (*unstructured.Unstructured, error)
+}
+
+func createObject(c namespaceableCreator, manifest string) error {
+	var obj map[string]any
+	if err := yaml.Unmarshal([]byte(manifest), &obj); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{})
+	return err
+}
+
+// devValidateURL is where the API server sends Sidecars for validation:
+// the dev replica.
+func devValidateURL(t *testing.T) string {
+	t.Helper()
+	cfg, err := clientset(t).AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), webhookConfigurationName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range cfg.Webhooks {
+		if w.Name == validatingWebhook && w.ClientConfig.URL != nil {
+			return *w.ClientConfig.URL
+		}
+	}
+	t.Fatalf("no URL for %s in the ValidatingWebhookConfiguration", validatingWebhook)
+	return ""
+}
+
+// webhookHTTPClient trusts dev's webhook CA.
+func webhookHTTPClient(t *testing.T) *http.Client {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(env.stateDir, "certs", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no certificate in ca.crt")
+	}
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			MaxIdleConnsPerHost: 4,
+		},
+	}
+}
+
+// startSecondReplica runs `sidecar-webhook serve` against the dev control
+// plane with dev's serving certificate, as a second replica would, and
+// returns its validation URL (same path as replica1's). It is stopped when
+// the test ends. It is not registered with the API server.
+func startSecondReplica(t *testing.T, replica1 string) string {
+	t.Helper()
+	port, health := freePort(t), freePort(t)
+	logPath := filepath.Join(env.tmp, "replica2.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(env.root, "bin", "sidecar-webhook"), "serve",
+		"--kubeconfig", env.kubeconfig,
+		"--cert-dir", filepath.Join(env.stateDir, "certs"),
+		"--port", strconv.Itoa(port),
+		"--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(health),
+		"--metrics-bind-address", "0",
+		"--leader-elect=false",
+		"--audit-interval=0",
+		// One reconciler (dev's) is enough.
+		"--reconcile-pods=false",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = devProcAttr()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(stopTimeout):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("the second replica did not exit within %s of SIGTERM", stopTimeout)
+		}
+	})
+
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
+	start := time.Now()
+	waitUntil(t, 60*time.Second, "the second replica's "+readyz, func() (bool, string) {
+		select {
+		case <-exited:
+			t.Fatalf("the second replica exited:\n%s", tail(logPath, 30))
+		default:
+		}
+		resp, err := http.Get(readyz)
+		if err != nil {
+			return false, err.Error()
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, string(body)
+	})
+	t.Logf("second replica ready in %s (log %s)", time.Since(start).Round(100*time.Millisecond), logPath)
+	u, err := url.Parse(replica1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return u.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var reviewSeq struct {
+	sync.Mutex
+	n int
+}
+
+// review sends the AdmissionReview the API server would send for creating
+// the namespace-wide Sidecar ns/name, and returns whether it was allowed.
+func review(client *http.Client, endpoint, ns, name string) (bool, error) {
+	obj, err := yaml.YAMLToJSON([]byte(withNamespace(wideSidecar(name), ns)))
+	if err != nil {
+		return false, err
+	}
+	reviewSeq.Lock()
+	reviewSeq.n++
+	uid := fmt.Sprintf("e2e-race-%d", reviewSeq.n)
+	reviewSeq.Unlock()
+	dryRun := false
+	gvk := metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "Sidecar"}
+	gvr := metav1.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "sidecars"}
+	body, err := json.Marshal(&admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: types.UID(uid), Kind: gvk, Resource: gvr, RequestKind: &gvk, RequestResource: &gvr,
+			Name: name, Namespace: ns, Operation: admissionv1.Create,
+			UserInfo: authenticationv1.UserInfo{Username: "e2e-race"},
+			Object:   runtime.RawExtension{Raw: obj},
+			DryRun:   &dryRun,
+			Options:  runtime.RawExtension{Raw: []byte(`{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}`)},
+		},
+	})
+	if err != nil {
+		return false, err
+	}
+	resp, err := client.Post(endpoint, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return false, fmt.Errorf("POST %s: %w", endpoint, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return false, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("POST %s: %s: %s", endpoint, resp.Status, data)
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(data, &out); err != nil || out.Response == nil {
+		return false, fmt.Errorf("POST %s: not an AdmissionReview response (%v): %s", endpoint, err, data)
+	}
+	if string(out.Response.UID) != uid {
+		return false, fmt.Errorf("POST %s: response for UID %q, want %q", endpoint, out.Response.UID, uid)
+	}
+	if !out.Response.Allowed && (out.Response.Result == nil || out.Response.Result.Code != http.StatusUnprocessableEntity) {
+		return false, fmt.Errorf("POST %s: refused, but not as a 422 denial: %+v", endpoint, out.Response.Result)
+	}
+	return out.Response.Allowed, nil
+}
