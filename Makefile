@@ -50,7 +50,7 @@ test: lint build controlplane
 
 ## unit: the tests that need no control plane.
 unit:
-	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/e2e -e /internal/localcluster)
+	$(GO) test -short $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/ -e /internal/localcluster -e /clusterview/informer)
 
 ## e2e: only the end-to-end tests.
 e2e: build controlplane

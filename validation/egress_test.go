@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 targetPort is deprecated in istio.io/api; these rules reject it on purpose.
+
 package validation
 
 import (

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/go-logr/logr"
+	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -100,13 +102,11 @@ func (a *PodAnnotator) Handle(ctx context.Context, req admission.Request) admiss
 	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
 	}
-	// The patch is computed on the generic form of the request's object, not
-	// on a re-encoded corev1.Pod: fields this build does not know must not
-	// turn into "remove" operations.
-	var generic map[string]any
-	dec := json.NewDecoder(bytes.NewReader(req.Object.Raw))
-	dec.UseNumber()
-	if err := dec.Decode(&generic); err != nil || generic == nil {
+	// The patch is computed on the request's own JSON, not on a re-encoded
+	// corev1.Pod: fields this build does not know must not turn into
+	// "remove" operations. Only the top level and metadata are looked at.
+	doc, ok := readPodDocument(req.Object.Raw)
+	if !ok {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("the pod is not a JSON object"))
 	}
 	namespace := pod.Namespace
@@ -126,7 +126,7 @@ func (a *PodAnnotator) Handle(ctx context.Context, req admission.Request) admiss
 		// brought are still dropped: a value under these keys must always
 		// come from this webhook. The reconciler fills them in later.
 		logr.FromContextOrDiscard(ctx).Info("pod admitted unannotated: cluster view not ready", "error", viewErr.Error())
-		return patchAnnotations(req.Object.Raw, generic, pod.Annotations, nil).WithWarnings(WarningViewNotReady)
+		return patchAnnotations(req.Object.Raw, doc, pod.Annotations, nil).WithWarnings(WarningViewNotReady)
 	}
 
 	res := resolve.Resolve(view, namespace, pod.Labels)
@@ -134,19 +134,231 @@ func (a *PodAnnotator) Handle(ctx context.Context, req admission.Request) admiss
 		return admission.Denied("sidecar-webhook: " + ConflictMessage(res) +
 			"; narrow the workloadSelectors so that only one selects the pod (this cluster denies such pods)")
 	}
-	resp := patchAnnotations(req.Object.Raw, generic, pod.Annotations, &res)
+	resp := patchAnnotations(req.Object.Raw, doc, pod.Annotations, &res)
 	if len(res.Conflicts) > 0 {
 		resp = resp.WithWarnings("sidecar-webhook: " + ConflictMessage(res))
 	}
 	return resp
 }
 
+// podDocument is what the patch needs to know of the pod's JSON: its
+// metadata and annotations exactly as sent (exact keys, unlike the
+// case-insensitive typed decoding).
+type podDocument struct {
+	// metadata is the top-level "metadata" member; nil when absent.
+	metadata json.RawMessage
+	// fields are metadata's members, when metadata is a JSON object.
+	fields map[string]json.RawMessage
+}
+
+// readPodDocument reads the top level of the pod's JSON; ok is false when it
+// is not a JSON object. raw must be valid JSON (it decoded into a Pod):
+// the members are walked without decoding them, and only metadata is
+// decoded.
+func readPodDocument(raw []byte) (podDocument, bool) {
+	metadata, ok := topLevelMember(raw, "metadata")
+	if !ok {
+		return podDocument{}, false
+	}
+	doc := podDocument{metadata: metadata}
+	if len(metadata) > 0 && metadata[0] == '{' {
+		if err := json.Unmarshal(metadata, &doc.fields); err != nil {
+			doc.fields = nil
+		}
+	}
+	return doc, true
+}
+
+// topLevelMember returns the value of the last member named name (after
+// unescaping, as encoding/json compares map keys) of the JSON object raw,
+// nil if there is none; ok is false when raw is not an object. raw must be
+// valid JSON.
+func topLevelMember(raw []byte, name string) (value json.RawMessage, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return nil, false
+	}
+	i++
+	for {
+		i = skipSpace(raw, i)
+		if i >= len(raw) || raw[i] == '}' {
+			return value, true
+		}
+		if raw[i] == ',' {
+			i++
+			continue
+		}
+		keyStart := i
+		i = skipString(raw, i)
+		key := raw[keyStart:i]
+		i = skipSpace(raw, i)
+		i++ // ':'
+		i = skipSpace(raw, i)
+		valueStart := i
+		i = skipValue(raw, i)
+		if keyIs(key, name) {
+			value = raw[valueStart:i]
+		}
+	}
+}
+
+// keyIs reports whether the quoted JSON string key is name.
+func keyIs(key []byte, name string) bool {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return len(key) == len(name)+2 && string(key[1:len(key)-1]) == name
+	}
+	var s string
+	return json.Unmarshal(key, &s) == nil && s == name
+}
+
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at raw[i] == '"'.
+func skipString(raw []byte, i int) int {
+	for i++; i < len(raw); i++ {
+		switch raw[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// skipValue returns the index after the value starting at raw[i].
+func skipValue(raw []byte, i int) int {
+	if i >= len(raw) {
+		return i
+	}
+	switch raw[i] {
+	case '"':
+		return skipString(raw, i)
+	case '{', '[':
+		depth := 0
+		for i < len(raw) {
+			switch raw[i] {
+			case '"':
+				i = skipString(raw, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default:
+		// Literals and numbers end at a delimiter.
+		for i < len(raw) && raw[i] != ',' && raw[i] != '}' && raw[i] != ']' &&
+			raw[i] != ' ' && raw[i] != '\t' && raw[i] != '\n' && raw[i] != '\r' {
+			i++
+		}
+		return i
+	}
+}
+
 // patchAnnotations answers with the patch that brings the pod's owned
-// annotations in line with res.
-func patchAnnotations(raw []byte, generic map[string]any, current map[string]string, res *resolve.Resolution) admission.Response {
+// annotations in line with res: the JSON patch operations a full-document
+// diff would produce, built directly. Documents whose metadata is not the
+// plain shape (metadata or annotations absent, or an object of strings
+// matching the decoded pod) take the general path, a diff of the whole
+// document.
+func patchAnnotations(raw []byte, doc podDocument, current map[string]string, res *resolve.Resolution) admission.Response {
 	desired, changed := AnnotationsFor(current, res)
 	if !changed {
 		return admission.Allowed("")
+	}
+	if ops, ok := annotationPatch(doc, current, desired); ok {
+		pt := admissionv1.PatchTypeJSONPatch
+		return admission.Response{
+			Patches:           ops,
+			AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt},
+		}
+	}
+	return patchAnnotationsByDiff(raw, desired)
+}
+
+// annotationPatch builds the operations that turn the pod's annotations
+// (current, as decoded) into desired; ok is false when the document's shape
+// needs the general path.
+func annotationPatch(doc podDocument, current, desired map[string]string) ([]jsonpatch.Operation, bool) {
+	if doc.fields == nil {
+		// metadata absent, null or not an object.
+		return nil, false
+	}
+	annRaw, present := doc.fields["annotations"]
+	if !present {
+		if len(current) > 0 || len(desired) == 0 {
+			return nil, false
+		}
+		return []jsonpatch.Operation{jsonpatch.NewOperation("add", "/metadata/annotations", genericAnnotations(desired))}, true
+	}
+	var sent map[string]json.RawMessage
+	if err := json.Unmarshal(annRaw, &sent); err != nil || sent == nil || len(sent) != len(current) {
+		return nil, false
+	}
+	for k, v := range sent {
+		var s string
+		if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil || s != current[k] {
+			return nil, false
+		}
+		if _, ok := current[k]; !ok {
+			return nil, false
+		}
+	}
+	if len(desired) == 0 {
+		return []jsonpatch.Operation{jsonpatch.NewOperation("remove", "/metadata/annotations", nil)}, true
+	}
+	var ops []jsonpatch.Operation
+	for _, k := range slices.Sorted(maps.Keys(desired)) {
+		before, had := current[k]
+		switch {
+		case !had:
+			ops = append(ops, jsonpatch.NewOperation("add", annotationPath(k), desired[k]))
+		case before != desired[k]:
+			ops = append(ops, jsonpatch.NewOperation("replace", annotationPath(k), desired[k]))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(current)) {
+		if _, keep := desired[k]; !keep {
+			ops = append(ops, jsonpatch.NewOperation("remove", annotationPath(k), nil))
+		}
+	}
+	return ops, true
+}
+
+// annotationPath is the JSON pointer (RFC 6901) of one annotation.
+func annotationPath(key string) string {
+	return "/metadata/annotations/" + strings.ReplaceAll(strings.ReplaceAll(key, "~", "~0"), "/", "~1")
+}
+
+func genericAnnotations(desired map[string]string) map[string]any {
+	out := make(map[string]any, len(desired))
+	for k, v := range desired {
+		out[k] = v
+	}
+	return out
+}
+
+// patchAnnotationsByDiff is the general path: the annotations are replaced
+// in the generic form of the document, and the patch is the diff of the
+// two documents.
+func patchAnnotationsByDiff(raw []byte, desired map[string]string) admission.Response {
+	var generic map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil || generic == nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("the pod is not a JSON object"))
 	}
 	meta, _ := generic["metadata"].(map[string]any)
 	if meta == nil {
@@ -156,11 +368,7 @@ func patchAnnotations(raw []byte, generic map[string]any, current map[string]str
 	if len(desired) == 0 {
 		delete(meta, "annotations")
 	} else {
-		annotations := make(map[string]any, len(desired))
-		for k, v := range desired {
-			annotations[k] = v
-		}
-		meta["annotations"] = annotations
+		meta["annotations"] = genericAnnotations(desired)
 	}
 	mutated, err := json.Marshal(generic)
 	if err != nil {

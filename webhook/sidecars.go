@@ -81,7 +81,10 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		// Every Sidecar falls under a uniqueness rule. The cache may lag a
 		// Sidecar admitted a moment ago by another replica: re-read this
 		// namespace's Sidecars from the API server before saying yes.
-		confirmCtx, cancel := context.WithTimeout(ctx, ConfirmTimeout)
+		// Detached from the request's cancellation: on SIGTERM the server
+		// cancels in-flight requests, yet it still finishes answering them,
+		// and those answers should be confirmed like any other.
+		confirmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ConfirmTimeout)
 		confirmed, err := v.Cluster.Confirm(confirmCtx, obj.Namespace)
 		cancel()
 		if err != nil {

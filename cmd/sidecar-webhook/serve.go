@@ -17,6 +17,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
+	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
 // serveFlags binds the server's flags to a server.Config. Shared by serve
@@ -37,6 +38,11 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 	fs.StringVar(&cfg.PodConflicts, "pod-conflicts", "warn", "warn or deny: what to do with a pod that several Sidecars select")
 	fs.BoolVar(&cfg.ReconcilePods, "reconcile-pods", true, "keep pod annotations true when Sidecars or pod labels change")
 	fs.Float64Var(&cfg.PodReconcileQPS, "pod-reconcile-qps", 20, "maximum pod annotation patches per second")
+	fs.DurationVar(&cfg.StalenessCheckInterval, "staleness-check-interval", server.DefaultStalenessCheckInterval,
+		"how often the API server is probed (GET /readyz) to tell whether the caches still receive changes")
+	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", server.DefaultMaxStaleness,
+		"how long the API server may stay unreachable before /readyz fails (check apiserver-contact) and sidecar_webhook_cache_stale is 1; the webhook keeps answering from its cache either way")
+	fs.BoolVar(&cfg.BenchFloor, "bench-floor", false, "also serve "+webhook.FloorPath+", the load benchmark's floor (decodes the review, answers allowed)")
 }
 
 func defaultServerConfig() server.Config {

@@ -4,12 +4,13 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
@@ -25,7 +26,7 @@ const EventReasonConflict = "SidecarConflict"
 type auditor struct {
 	view     *informer.View
 	reader   client.Reader
-	recorder record.EventRecorder
+	recorder events.EventRecorder
 	interval time.Duration
 	gauge    prometheus.Gauge
 	log      logr.Logger
@@ -68,7 +69,23 @@ func (a *auditor) runOnce(ctx context.Context) {
 		for _, e := range f.Errors {
 			messages = append(messages, e.Error())
 		}
-		a.recorder.Event(obj, corev1.EventTypeWarning, EventReasonConflict, strings.Join(messages, "; "))
+		a.recorder.Eventf(obj, nil, corev1.EventTypeWarning, EventReasonConflict, "Audit", "%s", eventNote(strings.Join(messages, "; ")))
 	}
 	a.log.Info("audit finished", "conflictingSidecars", len(findings))
+}
+
+// maxEventNote is the API server's limit on an events.k8s.io Event's note.
+const maxEventNote = 1024
+
+// eventNote keeps a note within the limit, cutting at a rune boundary.
+func eventNote(note string) string {
+	if len(note) <= maxEventNote {
+		return note
+	}
+	const more = " ..."
+	cut := maxEventNote - len(more)
+	for cut > 0 && !utf8.RuneStart(note[cut]) {
+		cut--
+	}
+	return note[:cut] + more
 }

@@ -53,6 +53,17 @@ type Config struct {
 	ReconcilePods bool
 	// PodReconcileQPS bounds the annotation patches per second.
 	PodReconcileQPS float64
+
+	// StalenessCheckInterval is how often the API server is probed (GET
+	// /readyz) to tell whether the caches still receive changes; 0 means
+	// DefaultStalenessCheckInterval.
+	StalenessCheckInterval time.Duration
+	// MaxStaleness is how long the API server may stay unreachable before
+	// the readiness check "apiserver-contact" fails and
+	// sidecar_webhook_cache_stale is 1; 0 means DefaultMaxStaleness.
+	MaxStaleness time.Duration
+	// BenchFloor also serves webhook.FloorPath, the load benchmark's floor.
+	BenchFloor bool
 }
 
 // Validate reports configuration mistakes before anything starts.
@@ -73,6 +84,20 @@ func (c Config) Validate() error {
 	}
 	if c.AuditInterval < 0 {
 		return fmt.Errorf("--audit-interval must not be negative")
+	}
+	if c.StalenessCheckInterval < 0 || c.MaxStaleness < 0 {
+		return fmt.Errorf("--staleness-check-interval and --max-staleness must not be negative")
+	}
+	interval, maxStaleness := c.StalenessCheckInterval, c.MaxStaleness
+	if interval == 0 {
+		interval = DefaultStalenessCheckInterval
+	}
+	if maxStaleness == 0 {
+		maxStaleness = DefaultMaxStaleness
+	}
+	if maxStaleness < 2*interval {
+		return fmt.Errorf("--max-staleness (%s) must be at least twice --staleness-check-interval (%s), so that one slow probe does not flap readiness",
+			maxStaleness, interval)
 	}
 	return nil
 }
@@ -100,6 +125,13 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	if err != nil {
 		return err
 	}
+	// A kubeconfig loaded by clientcmd keeps client-go's default limit of 5
+	// requests per second, which would queue the confirming reads behind
+	// each other; controller-runtime's convention (-1) turns it off.
+	restConfig = rest.CopyConfig(restConfig)
+	if restConfig.QPS == 0 {
+		restConfig.QPS = -1
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
 		Logger:                  log,
@@ -111,6 +143,13 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		// Step down at once on shutdown so the next replica takes over the
 		// audit and the reconciler without waiting for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,
+		// The leader only runs the audit and the annotation reconciler,
+		// neither urgent, while losing the lease ends the process. Generous
+		// timings let the leader ride out API server outages of up to
+		// RenewDeadline instead of restarting into an empty cache.
+		LeaseDuration: ptr(60 * time.Second),
+		RenewDeadline: ptr(45 * time.Second),
+		RetryPeriod:   ptr(5 * time.Second),
 		Cache: cache.Options{
 			DefaultTransform: informer.Transform,
 			ByObject:         informer.ByObject(),
@@ -142,11 +181,15 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	// The manager only runs a webhook server it has handed out: take it
 	// from the manager rather than keeping the one passed in.
 	webhookServer := mgr.GetWebhookServer()
-	webhook.Register(webhookServer, webhook.Handlers{
+	handlers := webhook.Handlers{
 		webhook.ValidateSidecarsPath: &webhook.SidecarValidator{Cluster: cluster, Pending: webhook.NewPending(time.Now), Options: cfg.Validation},
 		webhook.MutateSidecarsPath:   &webhook.SidecarDefaulter{},
 		webhook.MutatePodsPath:       &webhook.PodAnnotator{Views: cluster.View, DenyConflicts: cfg.PodConflicts == "deny"},
-	}, metrics, log.WithName("admission"))
+	}
+	if cfg.BenchFloor {
+		handlers[webhook.FloorPath] = webhook.Floor{}
+	}
+	webhook.Register(webhookServer, handlers, metrics, log.WithName("admission"))
 
 	if cfg.ReconcilePods {
 		reconciler := &podreconciler.Reconciler{Client: mgr.GetClient(), Views: cluster.View}
@@ -161,11 +204,26 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 			return err
 		}
 		if err := mgr.Add(&auditor{
-			view: view, reader: mgr.GetAPIReader(), recorder: mgr.GetEventRecorderFor("sidecar-webhook"),
+			view: view, reader: mgr.GetAPIReader(), recorder: mgr.GetEventRecorder("sidecar-webhook"),
 			interval: cfg.AuditInterval, gauge: gauge, log: log.WithName("audit"),
 		}); err != nil {
 			return err
 		}
+	}
+
+	// Every replica watches its own contact with the API server: the caches
+	// keep answering when it is gone, and this bounds for how long that goes
+	// unreported (readiness and sidecar_webhook_cache_stale).
+	probe, err := newReadyzProber(restConfig)
+	if err != nil {
+		return err
+	}
+	staleness := newStalenessMonitor(probe, cfg.StalenessCheckInterval, cfg.MaxStaleness, time.Now, log.WithName("apiserver-contact"))
+	if err := staleness.register(reg); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := mgr.Add(staleness); err != nil {
+		return err
 	}
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -179,6 +237,9 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	if err := mgr.AddReadyzCheck("caches", func(*http.Request) error { return view.Ready() }); err != nil {
 		return err
 	}
+	if err := mgr.AddReadyzCheck(ReadyzAPIServerContact, staleness.Check); err != nil {
+		return err
+	}
 	return mgr.Start(ctx)
 }
 
@@ -188,3 +249,5 @@ func orDisabled(addr string) string {
 	}
 	return addr
 }
+
+func ptr[T any](v T) *T { return &v }
