@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,8 +121,12 @@ func startServer(t *testing.T) *runningServer {
 			if err != nil {
 				t.Errorf("server.Run: %v", err)
 			}
-		case <-time.After(40 * time.Second):
-			t.Errorf("server.Run did not return within 40s of cancellation")
+		case <-time.After(90 * time.Second):
+			// Say where it is stuck: a hang on shutdown is a bug to find,
+			// not a timeout to raise.
+			var stacks bytes.Buffer
+			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Errorf("server.Run did not return within 90s of cancellation; goroutines:\n%s", stacks.String())
 		}
 		if err := cluster.Stop(); err != nil {
 			t.Errorf("stopping the control plane: %v", err)
