@@ -240,7 +240,33 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	if err := mgr.AddReadyzCheck(ReadyzAPIServerContact, staleness.Check); err != nil {
 		return err
 	}
-	return mgr.Start(ctx)
+	return runManager(ctx, mgr.Start, ShutdownTimeout)
+}
+
+// ShutdownTimeout bounds how long Run waits for the manager after ctx ends:
+// long enough to answer every request in flight (the API server gives each
+// at most the webhook timeout), shorter than the Deployment's 30 s grace
+// period.
+const ShutdownTimeout = 20 * time.Second
+
+// runManager runs start until ctx ends, then gives it timeout to return.
+// controller-runtime v0.25's manager never returns when it is stopped while
+// its caches are still syncing (it waits for a sync that cannot finish);
+// without this bound the process would hang until the kubelet kills it.
+func runManager(ctx context.Context, start func(context.Context) error, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- start(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("the manager did not stop within %s of shutdown (were the caches still syncing?)", timeout)
+	}
 }
 
 func orDisabled(addr string) string {

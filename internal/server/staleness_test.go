@@ -400,3 +400,27 @@ func TestValidateStaleness(t *testing.T) {
 		})
 	}
 }
+
+func TestRunManagerBoundsShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stuck := func(context.Context) error { select {} }
+	done := make(chan error, 1)
+	go func() { done <- runManager(ctx, stuck, 50*time.Millisecond) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a manager that does not stop must be reported, got nil")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("runManager did not return after its timeout")
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	clean := func(ctx context.Context) error { <-ctx.Done(); return nil }
+	go func() { done <- runManager(ctx, clean, time.Minute) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("a clean stop must return nil, got %v", err)
+	}
+}

@@ -107,9 +107,10 @@ func startServer(t *testing.T) *runningServer {
 	}
 	port := freePort(t)
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	healthAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 
 	cfg := server.Config{
-		CertDir: s.certDir, Host: "127.0.0.1", Port: port, MetricsAddr: "0", HealthAddr: "0",
+		CertDir: s.certDir, Host: "127.0.0.1", Port: port, MetricsAddr: "0", HealthAddr: healthAddr,
 		Validation:   validation.Options{Enforcement: validation.EnforcementDeny},
 		PodConflicts: "warn",
 	}
@@ -150,6 +151,22 @@ func startServer(t *testing.T) *runningServer {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the webhook server did not complete a TLS handshake within 60s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Wait until the caches have synced too, so that the test ends with a
+	// server in its steady state (the one whose shutdown is bounded by the
+	// in-flight requests, not by a sync in progress).
+	for {
+		resp, err := http.Get("http://" + healthAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not become ready within 60s: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
