@@ -63,9 +63,11 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-## bench: Go benchmarks of the hot paths.
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+## bench: Go benchmarks and the HTTPS load benchmark against a local control
+## plane with synthetic state; rewrites docs/performance.md (hack/bench.sh).
+bench: build controlplane
+	$(GO) mod download istio.io/api
+	hack/bench.sh
 
 ## fuzz: run each fuzz target for FUZZ_TIME (make test only replays the corpus).
 fuzz:

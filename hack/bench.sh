@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# hack/bench.sh: the performance harness behind `make bench`.
+#
+# 1. Go benchmarks of the hot paths (go test -bench, short -benchtime; the
+#    packages that start a control plane in TestMain are left out).
+# 2. The HTTPS load benchmark (test/load/cmd/loadbench): a local control
+#    plane loaded with synthetic state, the real server as a child process,
+#    every scenario next to the floor handler.
+# 3. Rewrites the results block of docs/performance.md (and the summary
+#    block of README.md when its markers are there).
+#
+# Environment (defaults in brackets):
+#   BENCH_STATE        small, large or both [both]
+#   BENCH_DURATION     length of each load measurement [10s]
+#   BENCH_CONCURRENCY  comma-separated concurrencies [1,8,64]
+#   BENCH_BENCHTIME    go test -benchtime [300ms]
+#   BENCH_GO           run the Go benchmarks: 1 or 0 [1]
+#   BENCH_LOAD         run the load benchmark: 1 or 0 [1]
+#   BENCH_STATE_DIR    keep control plane data here and reuse a loaded state
+#                      (the state load time is then not measured) [unset]
+#   BENCH_WAIT_IDLE    wait up to this many seconds for the 1-minute load
+#                      average to drop below 1.5 before measuring [600]
+#   BENCH_SERVER_ENV   space-separated KEY=VALUE for the server process, e.g.
+#                      GOMEMLIMIT=170MiB [unset]
+#   BENCH_OUT          the page to rewrite [docs/performance.md]
+# GOFLAGS applies to every build (for example an -overlay to measure a
+# change without committing it) and is recorded with the command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+GO=${GO:-go}
+STATE=${BENCH_STATE:-both}
+DURATION=${BENCH_DURATION:-10s}
+CONCURRENCY=${BENCH_CONCURRENCY:-1,8,64}
+BENCHTIME=${BENCH_BENCHTIME:-300ms}
+RUN_GO=${BENCH_GO:-1}
+RUN_LOAD=${BENCH_LOAD:-1}
+WAIT_IDLE=${BENCH_WAIT_IDLE:-600}
+OUT=${BENCH_OUT:-docs/performance.md}
+COMMAND="${BENCH_COMMAND:-hack/bench.sh} (BENCH_STATE=$STATE BENCH_DURATION=$DURATION BENCH_CONCURRENCY=$CONCURRENCY BENCH_BENCHTIME=$BENCHTIME${GOFLAGS:+ GOFLAGS=$GOFLAGS}${BENCH_SERVER_ENV:+ BENCH_SERVER_ENV=$BENCH_SERVER_ENV})"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sidecar-webhook-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+log "building"
+$GO build -o "$work/sidecar-webhook" ./cmd/sidecar-webhook
+$GO build -o "$work/loadbench" ./test/load/cmd/loadbench
+
+if [[ $RUN_LOAD == 1 ]]; then
+  for tool in kube-apiserver etcd; do
+    if [[ ! -x ${KUBEBUILDER_ASSETS:-$ROOT/bin}/$tool ]]; then
+      echo "hack/bench.sh: ${KUBEBUILDER_ASSETS:-$ROOT/bin}/$tool is missing; run make controlplane" >&2
+      exit 1
+    fi
+  done
+  # The Istio CRDs come from the istio.io/api module.
+  $GO mod download istio.io/api
+fi
+
+# Measurements on a busy machine measure the other work: wait for quiet.
+waited=0
+while awk -v max=1.5 '{ exit !($1 > max) }' /proc/loadavg && (( waited < WAIT_IDLE )); do
+  log "load average $(loadavg) is above 1.5; waiting (${waited}s of ${WAIT_IDLE}s)"
+  sleep 30
+  waited=$((waited + 30))
+done
+LOAD_BEFORE=$(loadavg)
+log "load average at start: $LOAD_BEFORE"
+
+if [[ $RUN_GO == 1 ]]; then
+  log "Go benchmarks (-benchtime $BENCHTIME)"
+  # shellcheck disable=SC2046
+  $GO test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" \
+    $($GO list ./... | grep -v -e /test/e2e -e /test/deploy -e /test/faults) | tee "$work/gobench.txt" >&2
+fi
+
+if [[ $RUN_LOAD == 1 ]]; then
+  log "load benchmark (state $STATE, $DURATION per measurement, concurrency $CONCURRENCY)"
+  extra=()
+  [[ -n ${BENCH_STATE_DIR:-} ]] && extra+=(--state-dir "$BENCH_STATE_DIR")
+  for kv in ${BENCH_SERVER_ENV:-}; do extra+=(--server-env "$kv"); done
+  "$work/loadbench" --state "$STATE" --duration "$DURATION" --concurrency "$CONCURRENCY" \
+    --server-bin "$work/sidecar-webhook" "${extra[@]}" \
+    --out "$work/results.json" --markdown "$work/load.md" --summary "$work/summary.md" | tee "$work/load.txt"
+fi
+LOAD_AFTER=$(loadavg)
+
+cpu=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+machine="$(nproc) CPUs ($cpu), $mem RAM, $(uname -sr), $($GO env GOVERSION)"
+date=$(date -u +'%Y-%m-%d %H:%M UTC')
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git status --porcelain 2>/dev/null | grep -v '^??' || true) ]]; then commit="$commit (with local changes)"; fi
+
+# The Go benchmark table: name, ns/op, B/op, allocs/op.
+gobench_table() {
+  echo "| benchmark | ns/op | B/op | allocs/op |"
+  echo "|---|--:|--:|--:|"
+  awk '/^pkg: / { pkg = $2; sub(".*/sidecar-webhook/", "", pkg) }
+       /^Benchmark/ {
+         name = $1; sub(/-[0-9]+$/, "", name)
+         ns = ""; b = ""; a = ""
+         for (i = 3; i < NF; i++) {
+           if ($(i+1) == "ns/op") ns = $i
+           if ($(i+1) == "B/op") b = $i
+           if ($(i+1) == "allocs/op") a = $i
+         }
+         printf "| %s %s | %s | %s | %s |\n", pkg, name, ns, b, a
+       }' "$work/gobench.txt"
+}
+
+{
+  echo "<!-- bench:begin (generated by hack/bench.sh; do not edit by hand) -->"
+  echo
+  echo "- Command: \`$COMMAND\`"
+  echo "- Machine: $machine"
+  echo "- Date: $date; commit $commit"
+  echo "- Load average (1, 5, 15 min): $LOAD_BEFORE at start, $LOAD_AFTER at end"
+  if [[ $RUN_LOAD == 1 ]]; then
+    echo
+    echo "### Load benchmark"
+    echo
+    echo "Each row: the scenario and, measured just before it in the same run, the floor (\`/bench/floor\`: the review decoded, \"allowed\" answered) with the same request bodies. HTTP/2 over one kept-alive TLS connection; latency is per request, percentiles are exact."
+    echo
+    cat "$work/load.md"
+  fi
+  if [[ $RUN_GO == 1 ]]; then
+    echo
+    echo "### Go benchmarks"
+    echo
+    gobench_table
+  fi
+  echo
+  echo "<!-- bench:end -->"
+} > "$work/block.md"
+
+{
+  echo "<!-- bench:summary:begin (generated by hack/bench.sh; do not edit by hand) -->"
+  echo
+  echo "Command \`$COMMAND\`; $machine; $date; load average $LOAD_BEFORE. Floor figures in brackets."
+  echo
+  [[ -f $work/summary.md ]] && cat "$work/summary.md"
+  echo
+  echo "<!-- bench:summary:end -->"
+} > "$work/summary-block.md"
+
+# replace_block FILE BEGIN END BLOCKFILE: swaps the lines from BEGIN to END
+# (inclusive) for BLOCKFILE; appends BLOCKFILE when the markers are absent
+# and APPEND=1.
+replace_block() {
+  local file=$1 begin=$2 end=$3 block=$4 append=${5:-0}
+  if [[ -f $file ]] && grep -q "$begin" "$file"; then
+    awk -v begin="$begin" -v end="$end" -v block="$block" '
+      index($0, begin) == 1 { while ((getline line < block) > 0) print line; skip = 1; next }
+      skip && index($0, end) == 1 { skip = 0; next }
+      !skip { print }' "$file" > "$file.tmp"
+    mv "$file.tmp" "$file"
+  elif [[ $append == 1 ]]; then
+    cat "$block" >> "$file"
+  fi
+}
+
+mkdir -p "$(dirname "$OUT")"
+if [[ ! -f $OUT ]]; then
+  cat > "$OUT" <<'HEADER'
+# Performance
+
+Regenerate with `make bench` (runs `hack/bench.sh`; see the script for its
+settings). What is measured:
+
+- **Go benchmarks** (`*_bench_test.go`): decoding, validation, conflict
+  checks, the whole decision, defaulting, pod resolution and the admission
+  handlers, on the Sidecar reference's examples and on generated objects,
+  against in-memory cluster views of the load benchmark's two states.
+- **Load benchmark** (`test/load/cmd/loadbench`): a local control plane
+  (etcd and kube-apiserver) loaded with synthetic state, the real
+  `sidecar-webhook serve --bench-floor` as a child process (no pod
+  reconciler, no audit: admission only), and HTTPS requests over HTTP/2
+  with a kept-alive connection, as the API server sends them. Small state:
+  1k pods and 101 Sidecars in 10 namespaces; large: 100k pods and 10,001
+  Sidecars in 1,000 namespaces; every namespace has the same shape (100
+  pods, 10 Deployments, 10 Services, 10 Sidecars). Scenarios: a Sidecar
+  CREATE admitted after every rule, the conflict checks and the confirming
+  read from the API server; a Sidecar CREATE denied for a conflict (same
+  selector as an existing Sidecar); a Pod CREATE answered with the
+  annotation patch. The client runs on the same machine as the server and
+  the control plane.
+
+HEADER
+fi
+replace_block "$OUT" "<!-- bench:begin" "<!-- bench:end" "$work/block.md" 1
+replace_block README.md "<!-- bench:summary:begin" "<!-- bench:summary:end" "$work/summary-block.md" 0
+log "wrote $OUT"

@@ -1,0 +1,135 @@
+package webhook_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/test/load"
+	"github.com/sidecar-webhook/sidecar-webhook/validation"
+	"github.com/sidecar-webhook/sidecar-webhook/webhook"
+)
+
+// memCluster adapts an in-memory view to webhook.Cluster: the "confirming
+// read" returns the same view, so these figures leave out the API server
+// round trip the load benchmark includes.
+type memCluster struct{ view clusterview.View }
+
+func (c memCluster) View(context.Context) (clusterview.View, error) { return c.view, nil }
+func (c memCluster) Confirm(context.Context, string) (clusterview.View, error) {
+	return c.view, nil
+}
+
+type mux map[string]http.Handler
+
+func (m mux) Register(path string, h http.Handler) { m[path] = h }
+
+// scenarios are the load benchmark's three requests on a state.
+func scenarios(st load.State) []*load.Scenario {
+	return []*load.Scenario{
+		load.AdmittedSidecar(st, webhook.ValidateSidecarsPath),
+		load.DeniedSidecar(st, webhook.ValidateSidecarsPath),
+		load.AnnotatedPod(st, webhook.MutatePodsPath),
+	}
+}
+
+func handlers(view clusterview.View) webhook.Handlers {
+	views := func(context.Context) (clusterview.View, error) { return view, nil }
+	return webhook.Handlers{
+		webhook.ValidateSidecarsPath: &webhook.SidecarValidator{Cluster: memCluster{view}, Pending: webhook.NewPending(time.Now),
+			Options: validation.Options{Enforcement: validation.EnforcementDeny}},
+		webhook.MutateSidecarsPath: &webhook.SidecarDefaulter{},
+		webhook.MutatePodsPath:     &webhook.PodAnnotator{Views: views},
+		webhook.FloorPath:          webhook.Floor{},
+	}
+}
+
+func request(b *testing.B, body []byte) admission.Request {
+	b.Helper()
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		b.Fatal(err)
+	}
+	return admission.Request{AdmissionRequest: *review.Request}
+}
+
+// BenchmarkHandle calls each handler directly with the load benchmark's
+// requests, against the small and the large state in memory.
+func BenchmarkHandle(b *testing.B) {
+	for _, st := range []load.State{load.Small, load.Large} {
+		hs := handlers(load.Memory(st))
+		for _, sc := range scenarios(st) {
+			h := hs[sc.Path]
+			b.Run(st.Name+"/"+sc.Name, func(b *testing.B) {
+				// Fixed requests per namespace: the validator's pending set
+				// then holds the same few names, as in the load benchmark.
+				reqs := make([]admission.Request, 64)
+				for i := range reqs {
+					reqs[i] = request(b, sc.Body(int64(i)))
+				}
+				if resp := h.Handle(context.Background(), reqs[0]); resp.Allowed != sc.Expect.Allowed ||
+					(sc.Expect.Patch && len(resp.Patches) == 0) {
+					b.Fatalf("unexpected answer %+v", resp)
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					h.Handle(context.Background(), reqs[i%len(reqs)])
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkServeHTTP is the server side of one request without TLS: the
+// review decoded by controller-runtime, the handler with this project's
+// instrumentation (metrics, the decision log line, here discarded), the
+// answer encoded. The floor is the same path with a handler that answers
+// at once; the ratio to it is what the load benchmark measures over HTTPS.
+func BenchmarkServeHTTP(b *testing.B) {
+	st := load.Small
+	m := mux{}
+	metrics, err := webhook.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	webhook.Register(m, handlers(load.Memory(st)), metrics, logr.Discard())
+	for _, sc := range scenarios(st) {
+		for _, path := range []string{webhook.FloorPath, sc.Path} {
+			name := sc.Name
+			if path == webhook.FloorPath {
+				name += "/floor"
+			}
+			b.Run(name, func(b *testing.B) {
+				h := m[path]
+				bodies := make([][]byte, 64)
+				for i := range bodies {
+					bodies[i] = sc.Body(int64(i))
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(bodies[i%len(bodies)]))
+					req.Header.Set("Content-Type", "application/json")
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("HTTP %d", w.Code)
+					}
+					i++
+				}
+			})
+		}
+	}
+}
