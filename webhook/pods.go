@@ -13,7 +13,6 @@ import (
 	"github.com/go-logr/logr"
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
@@ -98,16 +97,19 @@ func (a *PodAnnotator) Handle(ctx context.Context, req admission.Request) admiss
 	if len(req.Object.Raw) == 0 {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("the request has no object"))
 	}
-	var pod corev1.Pod
-	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
-	}
 	// The patch is computed on the request's own JSON, not on a re-encoded
-	// corev1.Pod: fields this build does not know must not turn into
-	// "remove" operations. Only the top level and metadata are looked at.
+	// typed Pod: fields this build does not know must not turn into
+	// "remove" operations. Only the top level and metadata are looked at,
+	// which is also what keeps this path, run on every pod start, cheap.
 	doc, ok := readPodDocument(req.Object.Raw)
 	if !ok {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("the pod is not a JSON object"))
+	}
+	var pod podMetadata
+	if doc.metadata != nil {
+		if err := json.Unmarshal(doc.metadata, &pod); err != nil {
+			return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod's metadata: %w", err))
+		}
 	}
 	namespace := pod.Namespace
 	if namespace == "" {
@@ -139,6 +141,13 @@ func (a *PodAnnotator) Handle(ctx context.Context, req admission.Request) admiss
 		resp = resp.WithWarnings("sidecar-webhook: " + ConflictMessage(res))
 	}
 	return resp
+}
+
+// podMetadata is the part of a pod's metadata the annotation reads.
+type podMetadata struct {
+	Namespace   string            `json:"namespace"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
 }
 
 // podDocument is what the patch needs to know of the pod's JSON: its

@@ -71,12 +71,14 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		}
 	}
 	dryRun := req.DryRun != nil && *req.DryRun
-	if view != nil && v.Pending != nil {
-		unlock := v.Pending.Lock(obj.Namespace)
-		defer unlock()
-		view = v.Pending.Overlay(view, obj.Namespace)
+	overlay := func(view clusterview.View) clusterview.View {
+		if v.Pending == nil {
+			return view
+		}
+		return v.Pending.Overlay(view, obj.Namespace)
 	}
-	result := validation.Decide(obj, view, v.Options)
+	// First from the cache: most denials need nothing more.
+	result := validation.Decide(obj, overlay(view), v.Options)
 	if result.Allowed() && view != nil {
 		// Every Sidecar falls under a uniqueness rule. The cache may lag a
 		// Sidecar admitted a moment ago by another replica: re-read this
@@ -88,17 +90,22 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		confirmed, err := v.Cluster.Confirm(confirmCtx, obj.Namespace)
 		cancel()
 		if err != nil {
-			// The API server is slow or unreachable from here. The cached
-			// decision above stands (the cache is at most a moment behind
-			// while the API server answers, and it is all there is when it
-			// does not); the user is told it was not confirmed.
+			// The API server is slow or unreachable from here: decide from
+			// the cache (at most a moment behind while the API server
+			// answers, and all there is when it does not) and say so.
+			confirmed = view
+		}
+		// The final decision and recording it as pending happen under the
+		// namespace's lock, so two admissions in one namespace see each
+		// other; the slow read above stays outside it.
+		if v.Pending != nil {
+			unlock := v.Pending.Lock(obj.Namespace)
+			defer unlock()
+		}
+		result = validation.Decide(obj, overlay(confirmed), v.Options)
+		if err != nil {
 			result.Warnings = append(result.Warnings, validation.Warning{Message: fmt.Sprintf(
 				"sidecar-webhook could not confirm the namespace's Sidecars with the API server (%v); decided from its cache", err)})
-		} else {
-			if v.Pending != nil {
-				confirmed = v.Pending.Overlay(confirmed, obj.Namespace)
-			}
-			result = validation.Decide(obj, confirmed, v.Options)
 		}
 		// A dry run stores nothing, so it must leave no trace either.
 		if result.Allowed() && v.Pending != nil && !dryRun {

@@ -24,7 +24,17 @@ func Transform(obj any) (any, error) {
 	}
 	switch o := obj.(type) {
 	case *metav1.PartialObjectMetadata:
-		o.Annotations = ownAnnotations(o.Annotations)
+		// Pods are by far the most numerous objects: keep identity,
+		// labels, our own annotations and the resourceVersion, nothing
+		// else (no owner references, UID, finalizers or timestamps).
+		o.ObjectMeta = metav1.ObjectMeta{
+			Namespace:         o.Namespace,
+			Name:              o.Name,
+			Labels:            o.Labels,
+			Annotations:       ownAnnotations(o.Annotations),
+			ResourceVersion:   o.ResourceVersion,
+			DeletionTimestamp: o.DeletionTimestamp,
+		}
 	case *appsv1.Deployment:
 		o.Spec = appsv1.DeploymentSpec{Template: templateLabels(o.Spec.Template)}
 		o.Status = appsv1.DeploymentStatus{}

@@ -77,9 +77,11 @@ func TestTransform(t *testing.T) {
 	}
 	podMetaWant := func() *metav1.PartialObjectMetadata {
 		p := PodMetadata()
-		p.ObjectMeta = trMeta("ratings-abc")
-		p.ManagedFields = nil
-		p.Annotations = map[string]string{OwnAnnotationPrefix + "hash": "abc", OwnAnnotationPrefix + "other": "z"}
+		in := trMeta("ratings-abc")
+		p.ObjectMeta = metav1.ObjectMeta{
+			Namespace: in.Namespace, Name: in.Name, Labels: in.Labels, ResourceVersion: in.ResourceVersion,
+			Annotations: map[string]string{OwnAnnotationPrefix + "hash": "abc", OwnAnnotationPrefix + "other": "z"},
+		}
 		return p
 	}
 	podNoOwn := func() *metav1.PartialObjectMetadata {
