@@ -79,9 +79,10 @@ func NewMemory(rootNamespace string) *Memory {
 // is still told apart from a namespace-wide one.
 func RefOf(s *sidecar.Sidecar) SidecarRef {
 	ref := SidecarRef{
-		Namespace: s.Namespace,
-		Name:      s.Name,
-		Created:   s.CreationTimestamp.Time,
+		Namespace:       s.Namespace,
+		Name:            s.Name,
+		Created:         s.CreationTimestamp.Time,
+		ResourceVersion: s.ResourceVersion,
 	}
 	if sel := sidecar.Selector(s); sel != nil {
 		ref.Selector = maps.Clone(sel)

@@ -18,6 +18,9 @@ type SidecarRef struct {
 	Created time.Time
 	// Selector is nil for a namespace-wide Sidecar (no workloadSelector).
 	Selector map[string]string
+	// ResourceVersion identifies the stored version, when known; the
+	// confirming read uses it to tell a current cache entry from a stale one.
+	ResourceVersion string
 }
 
 // Key is the namespace/name of the Sidecar.

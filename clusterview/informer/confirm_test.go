@@ -119,7 +119,7 @@ func TestWithLiveSidecarsOverStaleView(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []clusterview.SidecarRef{{Namespace: ns, Name: "only-live", Created: s.CreationTimestamp.Time, Selector: map[string]string{"app": "x"}}}
-	if diff := cmp.Diff(want, live.Sidecars(ns)); diff != "" {
+	if diff := cmp.Diff(want, live.Sidecars(ns), ignoreResourceVersion); diff != "" {
 		t.Errorf("Sidecars(%s) (-want +got):\n%s", ns, diff)
 	}
 	if diff := cmp.Diff(stale.Sidecars("elsewhere"), live.Sidecars("elsewhere")); diff != "" {
