@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -44,7 +45,7 @@ func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return flagExit(err)
 	}
 	// Locally the webhook listens on loopback only, on a free port unless
-	// one was asked for, and exposes no metrics or probes by default.
+	// one was asked for, and exposes no metrics by default.
 	cfg.server.Host = "127.0.0.1"
 	if !flagSet(fs, "port") {
 		cfg.server.Port = 0
@@ -53,7 +54,14 @@ func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		cfg.server.MetricsAddr = "0"
 	}
 	if !flagSet(fs, "health-probe-bind-address") {
-		cfg.server.HealthAddr = "0"
+		// Probes on a free loopback port: dev waits on /readyz before it
+		// registers the webhooks and says "ready".
+		port, err := freePort()
+		if err != nil {
+			fmt.Fprintf(stderr, "sidecar-webhook dev: %v\n", err)
+			return exitFailure
+		}
+		cfg.server.HealthAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	log := logs.logger(stderr)
 	ctrllog.SetLogger(log)
@@ -118,6 +126,11 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 	}()
 	addr := net.JoinHostPort(cfg.server.Host, strconv.Itoa(cfg.server.Port))
 	if err := waitServing(ctx, addr, bundle.CACert, serverDone); err != nil {
+		return err
+	}
+	// Registering before the caches have synced would make the first
+	// kubectl apply after "ready:" fail with "caches have not synced".
+	if err := waitReady(ctx, cfg.server.HealthAddr, serverDone); err != nil {
 		return err
 	}
 	if err := registerWebhooks(ctx, cluster.Config, "https://"+addr, bundle.CACert); err != nil {
@@ -185,6 +198,38 @@ func waitServing(ctx context.Context, addr string, caPEM []byte, serverDone <-ch
 			return fmt.Errorf("the webhook server failed to start: %v", err)
 		case <-deadline:
 			return fmt.Errorf("the webhook server did not start serving on %s within 30s: %v", addr, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitReady polls the server's /readyz until it answers 200 (the webhook
+// serves and the caches have synced). Probes switched off ("0") skip it.
+func waitReady(ctx context.Context, healthAddr string, serverDone <-chan error) error {
+	if healthAddr == "" || healthAddr == "0" {
+		return nil
+	}
+	url := "http://" + healthAddr + "/readyz"
+	deadline := time.After(60 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-serverDone:
+			return fmt.Errorf("the webhook server stopped before it was ready: %v", err)
+		case <-deadline:
+			return fmt.Errorf("the webhook server was not ready within 60s (%s)", url)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -125,6 +125,16 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 
+	// "ready:" must mean ready: the very first request a user sends after
+	// it is decided by the webhook, not refused because caches still sync.
+	first := exec.Command(env.kubectl, "--kubeconfig="+env.kubeconfig, "apply", "--dry-run=server", "-f", "-")
+	first.Stdin = strings.NewReader("apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: first-request, namespace: default}\nspec: {egress: [{hosts: [\"./*\"]}]}\n")
+	if out, err := first.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL e2e: the first request after `ready:` failed: %v\n%s\n", err, out)
+		_ = dev.stop()
+		return 1
+	}
+
 	code := m.Run()
 
 	stopStart := time.Now()
