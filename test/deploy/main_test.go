@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,6 +35,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 const (
@@ -78,7 +78,7 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	root, err := repoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "deploy: %v\n", err)
 		return 1
@@ -197,25 +197,6 @@ func certManagerCRDFiles(ctx context.Context) ([]string, error) {
 		}
 	}
 	return files, nil
-}
-
-// repoRoot walks up from the working directory to this module's go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			bytes.Contains(data, []byte("module github.com/sidecar-webhook/sidecar-webhook\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod of module github.com/sidecar-webhook/sidecar-webhook above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // kubectl runs bin/kubectl as the admin with a private discovery cache.

@@ -14,6 +14,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 // nsPlaceholder in a manifest or an expected message stands for the test's
@@ -516,7 +518,7 @@ func referenceExample(file string) string {
 // repoRootForTables finds the repository root for table initialisation,
 // which runs before TestMain has set env.root.
 func repoRootForTables() string {
-	root, err := repoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		panic(err)
 	}

@@ -28,6 +28,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ from what the cluster answers")
@@ -78,7 +80,7 @@ func runMain(m *testing.M) int {
 	if !parallelSet {
 		_ = flag.Set("test.parallel", strconv.Itoa(max(6, runtime.GOMAXPROCS(0))))
 	}
-	root, err := repoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
@@ -160,26 +162,6 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: kept %s (dev log: %s)\n", tmp, dev.logPath)
 	}
 	return code
-}
-
-// repoRoot walks up from the working directory (go test runs in the
-// package directory) to the directory holding this module's go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			bytes.Contains(data, []byte("module github.com/sidecar-webhook/sidecar-webhook\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod of module github.com/sidecar-webhook/sidecar-webhook above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func missingBinaries(dir string, names ...string) []string {

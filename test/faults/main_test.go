@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -32,6 +31,7 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 // env is shared by every test; TestMain fills it.
@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 
 func runMain(m *testing.M) int {
 	flag.Parse()
-	root, err := repoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
 		return 1
@@ -166,23 +166,4 @@ func goBuild(dir, out, pkg string) error {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, output.String())
 	}
 	return nil
-}
-
-// repoRoot walks up from the package directory to this module's go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			bytes.Contains(data, []byte("module github.com/sidecar-webhook/sidecar-webhook\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod of module github.com/sidecar-webhook/sidecar-webhook above the working directory")
-		}
-		dir = parent
-	}
 }
