@@ -84,12 +84,9 @@ func RefOf(s *sidecar.Sidecar) SidecarRef {
 		Created:         s.CreationTimestamp.Time,
 		ResourceVersion: s.ResourceVersion,
 	}
-	if sel := sidecar.Selector(s); sel != nil {
-		ref.Selector = maps.Clone(sel)
-		if ref.Selector == nil {
-			ref.Selector = map[string]string{}
-		}
-	}
+	// Shared, not copied: refs are read-only like every answer of a View,
+	// and the server builds one per cached Sidecar on every request.
+	ref.Selector = sidecar.Selector(s)
 	return ref
 }
 

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -93,6 +94,12 @@ type View struct {
 	rootOverride  string
 	synced        atomic.Bool
 	informersDone atomic.Bool
+
+	// The stores of the two informers read on every request, when the
+	// cache exposes them: reading a store by namespace hands out the
+	// cached objects themselves, where a List through the cache copies
+	// every object into a fresh list first. Nil means read through List.
+	sidecarStore, podStore toolscache.Indexer
 }
 
 // New returns a View over c. Call Register before the cache starts, and
@@ -118,8 +125,16 @@ func (v *View) Register(ctx context.Context) error {
 		return fmt.Errorf("indexing ServiceEntries by host: %w", err)
 	}
 	for _, obj := range watched() {
-		if _, err := v.cache.GetInformer(ctx, obj); err != nil {
+		inf, err := v.cache.GetInformer(ctx, obj)
+		if err != nil {
 			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+		store := indexerOf(inf)
+		switch obj.(type) {
+		case *networkingv1.Sidecar:
+			v.sidecarStore = store
+		case *metav1.PartialObjectMetadata:
+			v.podStore = store
 		}
 	}
 	v.informersDone.Store(true)
@@ -143,6 +158,30 @@ func (v *View) Ready() error {
 		return fmt.Errorf("the cluster-state caches have not synced yet")
 	}
 	return nil
+}
+
+// indexerOf returns the store behind a controller-runtime informer (a
+// client-go shared informer), or nil when it has none to offer.
+func indexerOf(inf cache.Informer) toolscache.Indexer {
+	withStore, ok := inf.(interface{ GetIndexer() toolscache.Indexer })
+	if !ok {
+		return nil
+	}
+	store := withStore.GetIndexer()
+	if _, err := store.ByIndex(toolscache.NamespaceIndex, ""); err != nil {
+		return nil // no namespace index: List is the way
+	}
+	return store
+}
+
+// inNamespace returns the objects of store in namespace, read in place (the
+// caller must not modify them); ok is false when the store cannot answer.
+func inNamespace(store toolscache.Indexer, namespace string) (objs []any, ok bool) {
+	if store == nil {
+		return nil, false
+	}
+	objs, err := store.ByIndex(toolscache.NamespaceIndex, namespace)
+	return objs, err == nil
 }
 
 // list reads from the cache without deep copies: the view never modifies
@@ -186,13 +225,23 @@ func (v *View) Sidecars(namespace string) []clusterview.SidecarRef {
 	if namespace == "" {
 		return nil
 	}
-	list := &networkingv1.SidecarList{}
-	if !v.list(list, client.InNamespace(namespace)) {
-		return nil
-	}
-	out := make([]clusterview.SidecarRef, 0, len(list.Items))
-	for _, s := range list.Items {
-		out = append(out, clusterview.RefOf(s))
+	var out []clusterview.SidecarRef
+	if objs, ok := inNamespace(v.sidecarStore, namespace); ok {
+		out = make([]clusterview.SidecarRef, 0, len(objs))
+		for _, obj := range objs {
+			if s, ok := obj.(*networkingv1.Sidecar); ok {
+				out = append(out, clusterview.RefOf(s))
+			}
+		}
+	} else {
+		list := &networkingv1.SidecarList{}
+		if !v.list(list, client.InNamespace(namespace)) {
+			return nil
+		}
+		out = make([]clusterview.SidecarRef, 0, len(list.Items))
+		for _, s := range list.Items {
+			out = append(out, clusterview.RefOf(s))
+		}
 	}
 	slices.SortFunc(out, func(a, b clusterview.SidecarRef) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -209,11 +258,19 @@ func (v *View) Workloads(namespace string) []clusterview.Workload {
 	}
 	inNS := client.InNamespace(namespace)
 
-	pods := &metav1.PartialObjectMetadataList{}
-	pods.SetGroupVersionKind(PodGVK.GroupVersion().WithKind("PodList"))
-	if v.list(pods, inNS) {
-		for i := range pods.Items {
-			add("Pod", &pods.Items[i], pods.Items[i].Labels)
+	if objs, ok := inNamespace(v.podStore, namespace); ok {
+		for _, obj := range objs {
+			if pod, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				add("Pod", pod, pod.Labels)
+			}
+		}
+	} else {
+		pods := &metav1.PartialObjectMetadataList{}
+		pods.SetGroupVersionKind(PodGVK.GroupVersion().WithKind("PodList"))
+		if v.list(pods, inNS) {
+			for i := range pods.Items {
+				add("Pod", &pods.Items[i], pods.Items[i].Labels)
+			}
 		}
 	}
 	entries := &networkingv1.WorkloadEntryList{}

@@ -114,7 +114,7 @@ func startEnv() (_ *testEnv, retErr error) {
 	}
 	if e.cache, err = cache.New(e.cluster.Config, cache.Options{
 		Scheme:           scheme,
-		DefaultTransform: informer.Transform,
+		DefaultTransform: informer.NewTransform(),
 		ByObject:         informer.ByObject(),
 	}); err != nil {
 		return nil, err
@@ -433,7 +433,7 @@ func TestReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(e.cluster.Config, cache.Options{Scheme: scheme, DefaultTransform: informer.Transform, ByObject: informer.ByObject()})
+	c, err := cache.New(e.cluster.Config, cache.Options{Scheme: scheme, DefaultTransform: informer.NewTransform(), ByObject: informer.ByObject()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -808,42 +808,21 @@ func TestViewMatchesMemory(t *testing.T) {
 	scopes := append(slices.Clone(namespaces), "*")
 	froms := []string{f1.a, f1.b, f2.a, "elsewhere"}
 
+	// The same cache read through List only, as the view does when the
+	// cache does not expose its stores: both ways must answer alike.
+	listView := informer.New(listOnlyCache{e.cache}, "")
+	if err := listView.Register(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !listView.WaitForSync(e.ctx) {
+		t.Fatal("list-only view did not sync")
+	}
+
 	compare := func() error {
-		m, err := informer.LoadMemory(e.ctx, e.direct, "")
-		if err != nil {
-			return err
-		}
-		v := e.view
 		var diffs []string
-		check := func(what string, want, got any) {
-			if d := cmp.Diff(want, got); d != "" {
-				diffs = append(diffs, fmt.Sprintf("%s (-memory +informer):\n%s", what, d))
-			}
-		}
-		check("RootNamespace", m.RootNamespace(), v.RootNamespace())
-		check("Namespaces", m.Namespaces(), v.Namespaces())
-		for _, ns := range namespaces {
-			check("Workloads("+ns+")", orEmpty(m.Workloads(ns)), orEmpty(v.Workloads(ns)))
-			check("Sidecars("+ns+")", orEmpty(m.Sidecars(ns)), orEmpty(v.Sidecars(ns)))
-			check("PeerAuthentications("+ns+")", orEmpty(m.PeerAuthentications(ns)), orEmpty(v.PeerAuthentications(ns)))
-			check("NamespaceExists("+ns+")", m.NamespaceExists(ns), v.NamespaceExists(ns))
-			check("NamespaceLabels("+ns+")", m.NamespaceLabels(ns), v.NamespaceLabels(ns))
-		}
-		var hostDiffs []string
-		for _, scope := range scopes {
-			for _, host := range hosts {
-				for _, from := range froms {
-					if mg, vg := m.HostExists(scope, host, from), v.HostExists(scope, host, from); mg != vg {
-						hostDiffs = append(hostDiffs, fmt.Sprintf("HostExists(%q, %q, %q): memory %v, informer %v", scope, host, from, mg, vg))
-					}
-				}
-			}
-		}
-		diffs = append(diffs, hostDiffs...)
-		// The comparison is only meaningful if the fixtures are all there.
-		if len(diffs) == 0 {
-			if got := len(m.Workloads(f2.a)); got != len(f2.workloadsA) {
-				diffs = append(diffs, fmt.Sprintf("memory has %d workloads in %s, want %d", got, f2.a, len(f2.workloadsA)))
+		for name, v := range map[string]*informer.View{"stores": e.view, "List": listView} {
+			if err := compareWithMemory(e, v, namespaces, hosts, scopes, froms, f2); err != nil {
+				diffs = append(diffs, fmt.Sprintf("view reading %s: %v", name, err))
 			}
 		}
 		if len(diffs) > 0 {
@@ -877,4 +856,65 @@ func orEmpty[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// compareWithMemory compares every answer of v with the in-memory view
+// loaded straight from the API server.
+func compareWithMemory(e *testEnv, v *informer.View, namespaces, hosts, scopes, froms []string, f2 fixture) error {
+	m, err := informer.LoadMemory(e.ctx, e.direct, "")
+	if err != nil {
+		return err
+	}
+	var diffs []string
+	check := func(what string, want, got any) {
+		if d := cmp.Diff(want, got); d != "" {
+			diffs = append(diffs, fmt.Sprintf("%s (-memory +informer):\n%s", what, d))
+		}
+	}
+	check("RootNamespace", m.RootNamespace(), v.RootNamespace())
+	check("Namespaces", m.Namespaces(), v.Namespaces())
+	for _, ns := range namespaces {
+		check("Workloads("+ns+")", orEmpty(m.Workloads(ns)), orEmpty(v.Workloads(ns)))
+		check("Sidecars("+ns+")", orEmpty(m.Sidecars(ns)), orEmpty(v.Sidecars(ns)))
+		check("PeerAuthentications("+ns+")", orEmpty(m.PeerAuthentications(ns)), orEmpty(v.PeerAuthentications(ns)))
+		check("NamespaceExists("+ns+")", m.NamespaceExists(ns), v.NamespaceExists(ns))
+		check("NamespaceLabels("+ns+")", m.NamespaceLabels(ns), v.NamespaceLabels(ns))
+	}
+	var hostDiffs []string
+	for _, scope := range scopes {
+		for _, host := range hosts {
+			for _, from := range froms {
+				if mg, vg := m.HostExists(scope, host, from), v.HostExists(scope, host, from); mg != vg {
+					hostDiffs = append(hostDiffs, fmt.Sprintf("HostExists(%q, %q, %q): memory %v, informer %v", scope, host, from, mg, vg))
+				}
+			}
+		}
+	}
+	diffs = append(diffs, hostDiffs...)
+	// The comparison is only meaningful if the fixtures are all there.
+	if len(diffs) == 0 {
+		if got := len(m.Workloads(f2.a)); got != len(f2.workloadsA) {
+			diffs = append(diffs, fmt.Sprintf("memory has %d workloads in %s, want %d", got, f2.a, len(f2.workloadsA)))
+		}
+	}
+	if len(diffs) > 0 {
+		return errors.New(strings.Join(diffs, "\n"))
+	}
+	return nil
+}
+
+// listOnlyCache hides the informers' stores, so a View over it reads
+// through List; its indexes were registered by the shared view already.
+type listOnlyCache struct{ cache.Cache }
+
+func (c listOnlyCache) GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error) {
+	inf, err := c.Cache.GetInformer(ctx, obj, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return struct{ cache.Informer }{inf}, nil
+}
+
+func (c listOnlyCache) IndexField(context.Context, client.Object, string, client.IndexerFunc) error {
+	return nil
 }

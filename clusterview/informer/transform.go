@@ -3,6 +3,8 @@ package informer
 import (
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,13 +16,27 @@ import (
 // rest.
 const OwnAnnotationPrefix = "sidecar-webhook.io/"
 
-// Transform trims every object before it is stored in the cache, keeping
-// only what the rules read: labels and identity everywhere, pod template
-// labels of workload controllers, and nothing of specs or statuses. This is
-// what keeps a cache of 100k pods small.
-func Transform(obj any) (any, error) {
+// NewTransform returns the cache's transform: it trims every object before
+// it is stored, keeping only what the rules read: labels and identity
+// everywhere, pod template labels of workload controllers, and nothing of
+// specs or statuses. Equal label maps are shared between objects and
+// namespace names are stored once. This is what keeps a cache of 100k pods
+// small. One transform serves every informer of a cache (it is safe for
+// concurrent use).
+func NewTransform() func(any) (any, error) {
+	t := &trimmer{labels: newLabelInterner()}
+	return t.transform
+}
+
+type trimmer struct {
+	labels *labelInterner
+}
+
+func (t *trimmer) transform(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
+		m.SetNamespace(internString(m.GetNamespace()))
+		m.SetLabels(t.labels.intern(m.GetLabels()))
 	}
 	switch o := obj.(type) {
 	case *metav1.PartialObjectMetadata:
@@ -31,35 +47,49 @@ func Transform(obj any) (any, error) {
 			Namespace:         o.Namespace,
 			Name:              o.Name,
 			Labels:            o.Labels,
-			Annotations:       ownAnnotations(o.Annotations),
+			Annotations:       t.labels.intern(ownAnnotations(o.Annotations)),
 			ResourceVersion:   o.ResourceVersion,
 			DeletionTimestamp: o.DeletionTimestamp,
 		}
 	case *appsv1.Deployment:
-		o.Spec = appsv1.DeploymentSpec{Template: templateLabels(o.Spec.Template)}
+		o.Spec = appsv1.DeploymentSpec{Template: t.templateLabels(o.Spec.Template)}
 		o.Status = appsv1.DeploymentStatus{}
 		o.Annotations = nil
 	case *appsv1.StatefulSet:
-		o.Spec = appsv1.StatefulSetSpec{Template: templateLabels(o.Spec.Template)}
+		o.Spec = appsv1.StatefulSetSpec{Template: t.templateLabels(o.Spec.Template)}
 		o.Status = appsv1.StatefulSetStatus{}
 		o.Annotations = nil
 	case *appsv1.DaemonSet:
-		o.Spec = appsv1.DaemonSetSpec{Template: templateLabels(o.Spec.Template)}
+		o.Spec = appsv1.DaemonSetSpec{Template: t.templateLabels(o.Spec.Template)}
 		o.Status = appsv1.DaemonSetStatus{}
 		o.Annotations = nil
 	case *appsv1.ReplicaSet:
-		o.Spec = appsv1.ReplicaSetSpec{Template: templateLabels(o.Spec.Template)}
+		o.Spec = appsv1.ReplicaSetSpec{Template: t.templateLabels(o.Spec.Template)}
 		o.Status = appsv1.ReplicaSetStatus{}
 		o.Annotations = nil
 	case *batchv1.Job:
-		o.Spec = batchv1.JobSpec{Template: templateLabels(o.Spec.Template)}
+		o.Spec = batchv1.JobSpec{Template: t.templateLabels(o.Spec.Template)}
 		o.Status = batchv1.JobStatus{}
 		o.Annotations = nil
 	case *batchv1.CronJob:
 		o.Spec = batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{
-			Spec: batchv1.JobSpec{Template: templateLabels(o.Spec.JobTemplate.Spec.Template)},
+			Spec: batchv1.JobSpec{Template: t.templateLabels(o.Spec.JobTemplate.Spec.Template)},
 		}}
 		o.Status = batchv1.CronJobStatus{}
+		o.Annotations = nil
+	case *networkingv1.Sidecar:
+		// The view reads a cached Sidecar's identity, creation time,
+		// resourceVersion and workloadSelector; listeners, policies and
+		// annotations (kubectl's last-applied copy of the whole object)
+		// are dropped. Decisions about the Sidecar under review use the
+		// request's copy, never the cache's.
+		selector := o.Spec.GetWorkloadSelector()
+		proto.Reset(&o.Spec)
+		if selector != nil {
+			selector.Labels = t.labels.intern(selector.GetLabels())
+			o.Spec.WorkloadSelector = selector
+		}
+		proto.Reset(&o.Status)
 		o.Annotations = nil
 	case *corev1.Service:
 		o.Spec = corev1.ServiceSpec{}
@@ -73,8 +103,8 @@ func Transform(obj any) (any, error) {
 	return obj, nil
 }
 
-func templateLabels(t corev1.PodTemplateSpec) corev1.PodTemplateSpec {
-	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: t.Labels}}
+func (t *trimmer) templateLabels(tmpl corev1.PodTemplateSpec) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: t.labels.intern(tmpl.Labels)}}
 }
 
 func ownAnnotations(in map[string]string) map[string]string {

@@ -100,10 +100,24 @@ func TestTransform(t *testing.T) {
 		Spec: networkingv1alpha3.Sidecar{
 			WorkloadSelector: &networkingv1alpha3.WorkloadSelector{Labels: map[string]string{"app": "ratings"}},
 			Egress:           []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"./*"}}},
+			OutboundTrafficPolicy: &networkingv1alpha3.OutboundTrafficPolicy{
+				Mode: networkingv1alpha3.OutboundTrafficPolicy_REGISTRY_ONLY,
+			},
 		},
 	}
-	sidecarWant := sidecarIn.DeepCopy()
-	sidecarWant.ManagedFields = nil
+	sidecarWant := &networkingv1.Sidecar{
+		ObjectMeta: trStripped("s"),
+		Spec: networkingv1alpha3.Sidecar{
+			WorkloadSelector: &networkingv1alpha3.WorkloadSelector{Labels: map[string]string{"app": "ratings"}},
+		},
+	}
+	namespaceWideIn := &networkingv1.Sidecar{
+		ObjectMeta: trMeta("default"),
+		Spec: networkingv1alpha3.Sidecar{
+			Egress: []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"./*"}}},
+		},
+	}
+	namespaceWideWant := &networkingv1.Sidecar{ObjectMeta: trStripped("default")}
 
 	cmIn := &corev1.ConfigMap{ObjectMeta: trMeta("istio"), Data: map[string]string{"mesh": "rootNamespace: x\n"}}
 	cmWant := cmIn.DeepCopy()
@@ -197,12 +211,14 @@ func TestTransform(t *testing.T) {
 			},
 			want: &corev1.Namespace{ObjectMeta: trStripped("prod")},
 		},
-		{name: "Sidecar only loses managed fields", in: sidecarIn, want: sidecarWant},
+		{name: "Sidecar keeps only its workloadSelector", in: sidecarIn, want: sidecarWant},
+		{name: "namespace-wide Sidecar keeps no spec", in: namespaceWideIn, want: namespaceWideWant},
 		{name: "ConfigMap only loses managed fields", in: cmIn, want: cmWant},
 		{name: "tombstone passes through untouched", in: tombstone(), want: tombstone()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			Transform := NewTransform()
 			got, err := Transform(tc.in)
 			if err != nil {
 				t.Fatalf("Transform: %v", err)
@@ -234,6 +250,7 @@ var trCmpOpts = []cmp.Option{protocmp.Transform()}
 func TestTransformKeepsOwnerReferences(t *testing.T) {
 	owner := []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "ratings", UID: "d1", Controller: trPtr(true)}}
 	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "ratings-1", OwnerReferences: owner}}
+	Transform := NewTransform()
 	got, _ := Transform(rs)
 	if !ownedBy(got.(*appsv1.ReplicaSet), "Deployment") {
 		t.Errorf("ReplicaSet lost its Deployment owner: %+v", got.(*appsv1.ReplicaSet).OwnerReferences)
@@ -255,7 +272,7 @@ func TestTransformUnknownTypeUnchanged(t *testing.T) {
 	}
 	want := pod.DeepCopy()
 	want.ManagedFields = nil
-	got, err := Transform(pod)
+	got, err := NewTransform()(pod)
 	if err != nil {
 		t.Fatal(err)
 	}

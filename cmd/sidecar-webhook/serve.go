@@ -27,6 +27,7 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 	fs.IntVar(&cfg.Port, "port", 9443, "HTTPS port of the webhook server")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 disables)")
 	fs.StringVar(&cfg.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables)")
+	fs.StringVar(&cfg.PprofAddr, "pprof-bind-address", "0", "address of /debug/pprof/ for CPU and heap profiles (0 disables; keep it off in production)")
 	fs.Func("enforcement", "deny (default) or warn: warn admits Sidecars that break a rule and reports each as a warning", func(s string) error {
 		cfg.Validation.Enforcement = validation.Enforcement(s)
 		return nil

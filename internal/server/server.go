@@ -34,6 +34,9 @@ type Config struct {
 	Port        int
 	MetricsAddr string // "0" disables
 	HealthAddr  string // "0" disables
+	// PprofAddr serves net/http/pprof (CPU and heap profiles); "" or "0"
+	// disables. Off by default: profiles expose internals and cost CPU.
+	PprofAddr string
 
 	// RootNamespace overrides the mesh root namespace; empty means read it
 	// from Istio's mesh config (following changes), else istio-system.
@@ -137,6 +140,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		Logger:                  log,
 		Metrics:                 metricsserver.Options{BindAddress: orDisabled(cfg.MetricsAddr)},
 		HealthProbeBindAddress:  orDisabled(cfg.HealthAddr),
+		PprofBindAddress:        pprofAddr(cfg.PprofAddr),
 		LeaderElection:          cfg.LeaderElect,
 		LeaderElectionID:        "sidecar-webhook-leader",
 		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
@@ -151,7 +155,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		RenewDeadline: ptr(45 * time.Second),
 		RetryPeriod:   ptr(5 * time.Second),
 		Cache: cache.Options{
-			DefaultTransform: informer.Transform,
+			DefaultTransform: informer.NewTransform(),
 			ByObject:         informer.ByObject(),
 		},
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
@@ -277,3 +281,12 @@ func orDisabled(addr string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// pprofAddr maps the flag's "0" (the convention of the other address
+// flags) to controller-runtime's "" for "off".
+func pprofAddr(addr string) string {
+	if addr == "0" {
+		return ""
+	}
+	return addr
+}

@@ -23,6 +23,7 @@ type ServerProcess struct {
 	Port        int
 	HealthAddr  string
 	MetricsAddr string
+	PprofAddr   string
 	Started     time.Time
 	// Ready is how long after the start /readyz first answered 200: the
 	// webhook listening and every informer cache synced.
@@ -57,7 +58,7 @@ func FreePort() (int, error) {
 // no leader election, no pod reconciler and no audit (admission only), the
 // floor handler on.
 func StartServer(opts ServerOptions) (*ServerProcess, error) {
-	var ports [3]int
+	var ports [4]int
 	for i := range ports {
 		p, err := FreePort()
 		if err != nil {
@@ -69,6 +70,7 @@ func StartServer(opts ServerOptions) (*ServerProcess, error) {
 		Port:        ports[0],
 		HealthAddr:  "127.0.0.1:" + strconv.Itoa(ports[1]),
 		MetricsAddr: "127.0.0.1:" + strconv.Itoa(ports[2]),
+		PprofAddr:   "127.0.0.1:" + strconv.Itoa(ports[3]),
 	}
 	args := append([]string{"serve",
 		"--kubeconfig", opts.Kubeconfig,
@@ -76,6 +78,7 @@ func StartServer(opts ServerOptions) (*ServerProcess, error) {
 		"--port", strconv.Itoa(s.Port),
 		"--health-probe-bind-address", s.HealthAddr,
 		"--metrics-bind-address", s.MetricsAddr,
+		"--pprof-bind-address", s.PprofAddr,
 		"--leader-elect=false",
 		"--reconcile-pods=false",
 		"--audit-interval=0",
@@ -198,28 +201,25 @@ func (s *ServerProcess) Stop() error {
 	return nil
 }
 
-// Profile saves a CPU profile of the server taken over d, if it serves
-// /debug/pprof/ on its metrics address (the released server does not; a
-// build for profiling adds it).
+// Profile saves a CPU profile of the server taken over d.
 func (s *ServerProcess) Profile(path string, d time.Duration) error {
 	return s.fetchProfile(path, fmt.Sprintf("profile?seconds=%d", max(int(d.Seconds()), 1)), d)
 }
 
-// HeapProfile saves the server's heap profile, after a GC, if it serves
-// /debug/pprof/ on its metrics address.
+// HeapProfile saves the server's heap profile, taken after a GC.
 func (s *ServerProcess) HeapProfile(path string) error {
 	return s.fetchProfile(path, "heap?gc=1", 0)
 }
 
 func (s *ServerProcess) fetchProfile(path, query string, d time.Duration) error {
 	c := &http.Client{Timeout: d + 30*time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/%s", s.MetricsAddr, query))
+	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/%s", s.PprofAddr, query))
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d (a server build without pprof?)", resp.StatusCode)
+		return fmt.Errorf("HTTP %d from /debug/pprof/%s", resp.StatusCode, query)
 	}
 	f, err := os.Create(path)
 	if err != nil {

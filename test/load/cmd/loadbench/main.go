@@ -123,7 +123,7 @@ func main() {
 		o.serverEnv = append(o.serverEnv, s)
 		return nil
 	})
-	flag.StringVar(&o.profileDir, "profile-dir", "", "save a CPU profile of the server during each measured run here (needs a server build serving /debug/pprof/profile on its metrics address)")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "save the server's heap profile after the cache sync and a CPU profile of each measured run here")
 	flag.Parse()
 	switch stateFlag {
 	case "small":
