@@ -303,12 +303,7 @@ func (m *Memory) Workloads(namespace string) []Workload {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := slices.Collect(maps.Values(m.workloads[namespace]))
-	slices.SortFunc(out, func(a, b Workload) int {
-		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	SortWorkloads(out)
 	return out
 }
 

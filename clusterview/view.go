@@ -5,6 +5,9 @@
 package clusterview
 
 import (
+	"cmp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -38,6 +41,14 @@ type Workload struct {
 	Labels    map[string]string
 }
 
+// SortWorkloads orders workloads by kind, then namespace and name: the order
+// in which messages name them.
+func SortWorkloads(ws []Workload) {
+	slices.SortFunc(ws, func(a, b Workload) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+}
+
 // String names the workload for denial messages: "Deployment prod/ratings".
 func (w Workload) String() string { return w.Kind + " " + w.Namespace + "/" + w.Name }
 
@@ -63,7 +74,8 @@ type View interface {
 	RootNamespace() string
 	// Sidecars lists the Sidecars in a namespace.
 	Sidecars(namespace string) []SidecarRef
-	// Workloads lists the selectable workloads in a namespace.
+	// Workloads lists the selectable workloads in a namespace, in no
+	// particular order (see SortWorkloads).
 	Workloads(namespace string) []Workload
 	// Namespaces lists every namespace, sorted.
 	Namespaces() []string

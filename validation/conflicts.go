@@ -47,8 +47,10 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 	}
 
 	labelsPath := selectorPath.Child("labels")
-	workloads := view.Workloads(s.Namespace)
-	selected := conflictSelected(selector, workloads)
+	// Only what is selected gets sorted (messages name workloads in order):
+	// a namespace may hold thousands of pods.
+	selected := conflictSelected(selector, view.Workloads(s.Namespace))
+	clusterview.SortWorkloads(selected)
 	if len(selected) == 0 {
 		warnings = append(warnings, Warnf(labelsPath,
 			"selects no workload in namespace %q now (no Pod, WorkloadEntry or workload controller template carries %s)",

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -371,6 +372,17 @@ func TestValidateConflictsDetails(t *testing.T) {
 		}
 	})
 
+	t.Run("workloads are named in order whatever order the view answers in", func(t *testing.T) {
+		fixtures := []conflictFixture{conflictExisting("prod", "all-ratings", ratings)}
+		for _, name := range []string{"ratings-c", "ratings-a", "ratings-b"} {
+			fixtures = append(fixtures, conflictPod("prod", name, ratings))
+		}
+		fixtures = append(fixtures, conflictDeployment("prod", "ratings", ratings))
+		view := reversedWorkloads{conflictView(fixtures...)}
+		errs, _ := ValidateConflicts(conflictTestSidecar("prod", "ratings", ratings), view)
+		conflictWantDetail(t, errs, "Deployment prod/ratings, Pod prod/ratings-a, Pod prod/ratings-b, Pod prod/ratings-c")
+	})
+
 	t.Run("subset without workloads explains the narrower selector", func(t *testing.T) {
 		view := conflictView(conflictExisting("prod", "ratings", ratings))
 		errs, _ := ValidateConflicts(conflictTestSidecar("prod", "ratings-v2", conflictLabels("app=ratings", "version=v2")), view)
@@ -436,4 +448,14 @@ func TestValidateConflictsReferenceProductpageExamples(t *testing.T) {
 		t.Fatalf("partial-ip-tables errors (-want +got):\n%s", diff)
 	}
 	conflictWantDetail(t, errs, "prod-us1/no-ip-tables", "Deployment prod-us1/productpage", "identical")
+}
+
+// reversedWorkloads answers Workloads in reverse order: the informer view
+// promises no order, and messages must not depend on one.
+type reversedWorkloads struct{ clusterview.View }
+
+func (r reversedWorkloads) Workloads(namespace string) []clusterview.Workload {
+	ws := r.View.Workloads(namespace)
+	slices.Reverse(ws)
+	return ws
 }

@@ -125,7 +125,7 @@ func TestWithLiveSidecarsOverStaleView(t *testing.T) {
 	if diff := cmp.Diff(stale.Sidecars("elsewhere"), live.Sidecars("elsewhere")); diff != "" {
 		t.Errorf("Sidecars(elsewhere) not delegated (-view +live):\n%s", diff)
 	}
-	if diff := cmp.Diff(stale.Workloads(ns), live.Workloads(ns)); diff != "" {
+	if diff := cmp.Diff(sortedWorkloads(stale.Workloads(ns)), sortedWorkloads(live.Workloads(ns))); diff != "" {
 		t.Errorf("Workloads not delegated (-view +live):\n%s", diff)
 	}
 	if got := live.RootNamespace(); got != "stale-root" {

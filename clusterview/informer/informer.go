@@ -8,6 +8,7 @@ package informer
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -95,11 +97,15 @@ type View struct {
 	synced        atomic.Bool
 	informersDone atomic.Bool
 
-	// The stores of the two informers read on every request, when the
-	// cache exposes them: reading a store by namespace hands out the
-	// cached objects themselves, where a List through the cache copies
-	// every object into a fresh list first. Nil means read through List.
-	sidecarStore, podStore toolscache.Indexer
+	// stores are the informers' own stores by object type, when the cache
+	// exposes them: reading a store by namespace hands out the cached
+	// objects themselves, where a List through the cache first copies
+	// every object into a fresh list. A type without one is read through
+	// List.
+	stores map[reflect.Type]toolscache.Indexer
+	// meshRoot is rootNamespace from Istio's mesh config, kept current by
+	// an event handler so that a request never parses YAML.
+	meshRoot atomic.Pointer[string]
 }
 
 // New returns a View over c. Call Register before the cache starts, and
@@ -129,12 +135,20 @@ func (v *View) Register(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}
-		store := indexerOf(inf)
-		switch obj.(type) {
-		case *networkingv1.Sidecar:
-			v.sidecarStore = store
-		case *metav1.PartialObjectMetadata:
-			v.podStore = store
+		if _, ok := obj.(*corev1.ConfigMap); ok {
+			if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+				AddFunc:    func(obj any) { v.meshConfigChanged(obj, false) },
+				UpdateFunc: func(_, obj any) { v.meshConfigChanged(obj, false) },
+				DeleteFunc: func(obj any) { v.meshConfigChanged(obj, true) },
+			}); err != nil {
+				return fmt.Errorf("following Istio's mesh config: %w", err)
+			}
+		}
+		if store := indexerOf(inf); store != nil {
+			if v.stores == nil {
+				v.stores = map[reflect.Type]toolscache.Indexer{}
+			}
+			v.stores[reflect.TypeOf(obj)] = store
 		}
 	}
 	v.informersDone.Store(true)
@@ -174,14 +188,45 @@ func indexerOf(inf cache.Informer) toolscache.Indexer {
 	return store
 }
 
-// inNamespace returns the objects of store in namespace, read in place (the
-// caller must not modify them); ok is false when the store cannot answer.
-func inNamespace(store toolscache.Indexer, namespace string) (objs []any, ok bool) {
-	if store == nil {
-		return nil, false
+// eachCached calls fn with every cached object of list's item type in namespace
+// ("" for all namespaces), in no particular order. Objects come from the
+// informer's store when there is one, else from a List; either way they
+// are the cache's own and must not be modified.
+func eachCached[T client.Object](v *View, list client.ObjectList, namespace string, fn func(T)) {
+	var zero T
+	if store := v.stores[reflect.TypeOf(zero)]; store != nil {
+		var objs []any
+		var err error
+		if namespace == "" {
+			objs = store.List()
+		} else {
+			objs, err = store.ByIndex(toolscache.NamespaceIndex, namespace)
+		}
+		if err == nil {
+			for _, obj := range objs {
+				if typed, ok := obj.(T); ok {
+					fn(typed)
+				}
+			}
+			return
+		}
 	}
-	objs, err := store.ByIndex(toolscache.NamespaceIndex, namespace)
-	return objs, err == nil
+	var opts []client.ListOption
+	if namespace != "" {
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	if !v.list(list, opts...) {
+		return
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return
+	}
+	for _, obj := range items {
+		if typed, ok := obj.(T); ok {
+			fn(typed)
+		}
+	}
 }
 
 // list reads from the cache without deep copies: the view never modifies
@@ -196,14 +241,27 @@ func (v *View) RootNamespace() string {
 	if v.rootOverride != "" {
 		return v.rootOverride
 	}
-	cm := &corev1.ConfigMap{}
-	key := client.ObjectKey{Namespace: MeshConfigNamespace, Name: MeshConfigName}
-	if err := v.cache.Get(context.Background(), key, cm); err == nil {
-		if root := RootNamespaceFromMeshConfig(cm.Data[MeshConfigKey]); root != "" {
-			return root
-		}
+	if root := v.meshRoot.Load(); root != nil && *root != "" {
+		return *root
 	}
 	return DefaultRootNamespace
+}
+
+// meshConfigChanged records rootNamespace from Istio's mesh config
+// ConfigMap whenever the informer sees it change (or go away).
+func (v *View) meshConfigChanged(obj any, deleted bool) {
+	if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj, deleted = tombstone.Obj, true
+	}
+	cm, ok := obj.(*corev1.ConfigMap)
+	if !ok || cm.Namespace != MeshConfigNamespace || cm.Name != MeshConfigName {
+		return
+	}
+	root := ""
+	if !deleted {
+		root = RootNamespaceFromMeshConfig(cm.Data[MeshConfigKey])
+	}
+	v.meshRoot.Store(&root)
 }
 
 // RootNamespaceFromMeshConfig reads rootNamespace from Istio's MeshConfig
@@ -226,28 +284,16 @@ func (v *View) Sidecars(namespace string) []clusterview.SidecarRef {
 		return nil
 	}
 	var out []clusterview.SidecarRef
-	if objs, ok := inNamespace(v.sidecarStore, namespace); ok {
-		out = make([]clusterview.SidecarRef, 0, len(objs))
-		for _, obj := range objs {
-			if s, ok := obj.(*networkingv1.Sidecar); ok {
-				out = append(out, clusterview.RefOf(s))
-			}
-		}
-	} else {
-		list := &networkingv1.SidecarList{}
-		if !v.list(list, client.InNamespace(namespace)) {
-			return nil
-		}
-		out = make([]clusterview.SidecarRef, 0, len(list.Items))
-		for _, s := range list.Items {
-			out = append(out, clusterview.RefOf(s))
-		}
-	}
+	eachCached(v, &networkingv1.SidecarList{}, namespace, func(s *networkingv1.Sidecar) {
+		out = append(out, clusterview.RefOf(s))
+	})
 	slices.SortFunc(out, func(a, b clusterview.SidecarRef) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// Workloads implements clusterview.View.
+// Workloads implements clusterview.View. The answer is in no particular
+// order: sorting a namespace's hundreds of pods on every request costs more
+// than the rules that read them, which sort what they report.
 func (v *View) Workloads(namespace string) []clusterview.Workload {
 	if namespace == "" {
 		return nil
@@ -256,76 +302,35 @@ func (v *View) Workloads(namespace string) []clusterview.Workload {
 	add := func(kind string, meta metav1.Object, labels map[string]string) {
 		out = append(out, clusterview.Workload{Kind: kind, Namespace: meta.GetNamespace(), Name: meta.GetName(), Labels: labels})
 	}
-	inNS := client.InNamespace(namespace)
-
-	if objs, ok := inNamespace(v.podStore, namespace); ok {
-		for _, obj := range objs {
-			if pod, ok := obj.(*metav1.PartialObjectMetadata); ok {
-				add("Pod", pod, pod.Labels)
-			}
+	pods := &metav1.PartialObjectMetadataList{}
+	pods.SetGroupVersionKind(PodGVK.GroupVersion().WithKind("PodList"))
+	eachCached(v, pods, namespace, func(p *metav1.PartialObjectMetadata) { add("Pod", p, p.Labels) })
+	eachCached(v, &networkingv1.WorkloadEntryList{}, namespace, func(we *networkingv1.WorkloadEntry) {
+		add("WorkloadEntry", we, we.Spec.GetLabels())
+	})
+	eachCached(v, &appsv1.DeploymentList{}, namespace, func(d *appsv1.Deployment) {
+		add("Deployment", d, d.Spec.Template.Labels)
+	})
+	eachCached(v, &appsv1.StatefulSetList{}, namespace, func(s *appsv1.StatefulSet) {
+		add("StatefulSet", s, s.Spec.Template.Labels)
+	})
+	eachCached(v, &appsv1.DaemonSetList{}, namespace, func(d *appsv1.DaemonSet) {
+		add("DaemonSet", d, d.Spec.Template.Labels)
+	})
+	eachCached(v, &appsv1.ReplicaSetList{}, namespace, func(rs *appsv1.ReplicaSet) {
+		// A Deployment's ReplicaSets repeat its template; the Deployment
+		// already stands for them.
+		if !ownedBy(rs, "Deployment") {
+			add("ReplicaSet", rs, rs.Spec.Template.Labels)
 		}
-	} else {
-		pods := &metav1.PartialObjectMetadataList{}
-		pods.SetGroupVersionKind(PodGVK.GroupVersion().WithKind("PodList"))
-		if v.list(pods, inNS) {
-			for i := range pods.Items {
-				add("Pod", &pods.Items[i], pods.Items[i].Labels)
-			}
+	})
+	eachCached(v, &batchv1.JobList{}, namespace, func(j *batchv1.Job) {
+		if !ownedBy(j, "CronJob") {
+			add("Job", j, j.Spec.Template.Labels)
 		}
-	}
-	entries := &networkingv1.WorkloadEntryList{}
-	if v.list(entries, inNS) {
-		for _, we := range entries.Items {
-			add("WorkloadEntry", we, we.Spec.GetLabels())
-		}
-	}
-	deployments := &appsv1.DeploymentList{}
-	if v.list(deployments, inNS) {
-		for i := range deployments.Items {
-			add("Deployment", &deployments.Items[i], deployments.Items[i].Spec.Template.Labels)
-		}
-	}
-	statefulSets := &appsv1.StatefulSetList{}
-	if v.list(statefulSets, inNS) {
-		for i := range statefulSets.Items {
-			add("StatefulSet", &statefulSets.Items[i], statefulSets.Items[i].Spec.Template.Labels)
-		}
-	}
-	daemonSets := &appsv1.DaemonSetList{}
-	if v.list(daemonSets, inNS) {
-		for i := range daemonSets.Items {
-			add("DaemonSet", &daemonSets.Items[i], daemonSets.Items[i].Spec.Template.Labels)
-		}
-	}
-	replicaSets := &appsv1.ReplicaSetList{}
-	if v.list(replicaSets, inNS) {
-		for i := range replicaSets.Items {
-			// A Deployment's ReplicaSets repeat its template; the Deployment
-			// already stands for them.
-			if !ownedBy(&replicaSets.Items[i], "Deployment") {
-				add("ReplicaSet", &replicaSets.Items[i], replicaSets.Items[i].Spec.Template.Labels)
-			}
-		}
-	}
-	jobs := &batchv1.JobList{}
-	if v.list(jobs, inNS) {
-		for i := range jobs.Items {
-			if !ownedBy(&jobs.Items[i], "CronJob") {
-				add("Job", &jobs.Items[i], jobs.Items[i].Spec.Template.Labels)
-			}
-		}
-	}
-	cronJobs := &batchv1.CronJobList{}
-	if v.list(cronJobs, inNS) {
-		for i := range cronJobs.Items {
-			add("CronJob", &cronJobs.Items[i], cronJobs.Items[i].Spec.JobTemplate.Spec.Template.Labels)
-		}
-	}
-	slices.SortFunc(out, func(a, b clusterview.Workload) int {
-		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
+	})
+	eachCached(v, &batchv1.CronJobList{}, namespace, func(c *batchv1.CronJob) {
+		add("CronJob", c, c.Spec.JobTemplate.Spec.Template.Labels)
 	})
 	return out
 }
@@ -341,14 +346,8 @@ func ownedBy(obj metav1.Object, kind string) bool {
 
 // Namespaces implements clusterview.View.
 func (v *View) Namespaces() []string {
-	list := &corev1.NamespaceList{}
-	if !v.list(list) {
-		return nil
-	}
-	out := make([]string, 0, len(list.Items))
-	for _, ns := range list.Items {
-		out = append(out, ns.Name)
-	}
+	var out []string
+	eachCached(v, &corev1.NamespaceList{}, "", func(ns *corev1.Namespace) { out = append(out, ns.Name) })
 	slices.Sort(out)
 	return out
 }
@@ -437,14 +436,10 @@ func (v *View) PeerAuthentications(namespace string) []clusterview.PeerAuthentic
 	if namespace == "" {
 		return nil
 	}
-	list := &securityv1.PeerAuthenticationList{}
-	if !v.list(list, client.InNamespace(namespace)) {
-		return nil
-	}
-	out := make([]clusterview.PeerAuthentication, 0, len(list.Items))
-	for _, pa := range list.Items {
+	var out []clusterview.PeerAuthentication
+	eachCached(v, &securityv1.PeerAuthenticationList{}, namespace, func(pa *securityv1.PeerAuthentication) {
 		out = append(out, clusterview.PeerAuthenticationOf(pa))
-	}
+	})
 	slices.SortFunc(out, func(a, b clusterview.PeerAuthentication) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

@@ -457,9 +457,9 @@ func TestViewReadsCluster(t *testing.T) {
 	v := e.view
 
 	t.Run("Workloads", func(t *testing.T) {
-		eventually(t, "Workloads(a)", func() error { return diffErr(f.workloadsA, v.Workloads(f.a)) })
+		eventually(t, "Workloads(a)", func() error { return diffErr(f.workloadsA, sortedWorkloads(v.Workloads(f.a))) })
 		want := []clusterview.Workload{{Kind: "Pod", Namespace: f.b, Name: "ratings-pod", Labels: map[string]string{"app": "ratings", "version": "v1"}}}
-		eventually(t, "Workloads(b)", func() error { return diffErr(want, v.Workloads(f.b)) })
+		eventually(t, "Workloads(b)", func() error { return diffErr(want, sortedWorkloads(v.Workloads(f.b))) })
 		if got := v.Workloads("no-such-namespace"); len(got) != 0 {
 			t.Errorf("Workloads(missing) = %v, want none", got)
 		}
@@ -850,6 +850,13 @@ func TestViewMatchesMemory(t *testing.T) {
 	}
 }
 
+// sortedWorkloads puts a view's answer (in no particular order) in the order
+// of the in-memory view and the fixtures.
+func sortedWorkloads(ws []clusterview.Workload) []clusterview.Workload {
+	clusterview.SortWorkloads(ws)
+	return ws
+}
+
 // orEmpty makes nil and empty slices compare equal.
 func orEmpty[T any](s []T) []T {
 	if s == nil {
@@ -874,7 +881,7 @@ func compareWithMemory(e *testEnv, v *informer.View, namespaces, hosts, scopes, 
 	check("RootNamespace", m.RootNamespace(), v.RootNamespace())
 	check("Namespaces", m.Namespaces(), v.Namespaces())
 	for _, ns := range namespaces {
-		check("Workloads("+ns+")", orEmpty(m.Workloads(ns)), orEmpty(v.Workloads(ns)))
+		check("Workloads("+ns+")", orEmpty(m.Workloads(ns)), orEmpty(sortedWorkloads(v.Workloads(ns))))
 		check("Sidecars("+ns+")", orEmpty(m.Sidecars(ns)), orEmpty(v.Sidecars(ns)))
 		check("PeerAuthentications("+ns+")", orEmpty(m.PeerAuthentications(ns)), orEmpty(v.PeerAuthentications(ns)))
 		check("NamespaceExists("+ns+")", m.NamespaceExists(ns), v.NamespaceExists(ns))
