@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"time"
 
@@ -80,20 +81,26 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 	// First from the cache: most denials need nothing more.
 	result := validation.Decide(obj, overlay(view), v.Options)
 	if result.Allowed() && view != nil {
-		// Every Sidecar falls under a uniqueness rule. The cache may lag a
-		// Sidecar admitted a moment ago by another replica: re-read this
-		// namespace's Sidecars from the API server before saying yes.
-		// Detached from the request's cancellation: on SIGTERM the server
-		// cancels in-flight requests, yet it still finishes answering them,
-		// and those answers should be confirmed like any other.
-		confirmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ConfirmTimeout)
-		confirmed, err := v.Cluster.Confirm(confirmCtx, obj.Namespace)
-		cancel()
-		if err != nil {
-			// The API server is slow or unreachable from here: decide from
-			// the cache (at most a moment behind while the API server
-			// answers, and all there is when it does not) and say so.
-			confirmed = view
+		confirmed := view
+		var err error
+		if selectorChanges(req, obj) {
+			// Every Sidecar falls under a uniqueness rule. The cache may lag
+			// a Sidecar admitted a moment ago by another replica: re-read
+			// this namespace's Sidecars from the API server before saying
+			// yes. Detached from the request's cancellation: on SIGTERM the
+			// server cancels in-flight requests, yet it still finishes
+			// answering them, and those answers should be confirmed like
+			// any other.
+			confirmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ConfirmTimeout)
+			confirmed, err = v.Cluster.Confirm(confirmCtx, obj.Namespace)
+			cancel()
+			if err != nil {
+				// The API server is slow or unreachable from here: decide
+				// from the cache (at most a moment behind while the API
+				// server answers, and all there is when it does not) and
+				// say so.
+				confirmed = view
+			}
 		}
 		// The final decision and recording it as pending happen under the
 		// namespace's lock, so two admissions in one namespace see each
@@ -116,6 +123,32 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		return denyInvalid(requestName(req), result.Errors, result.Warnings)
 	}
 	return admission.Allowed("").WithWarnings(limitWarnings(result.Warnings)...)
+}
+
+// selectorChanges reports whether admitting req could create a conflict that
+// did not exist before: always for a CREATE; for an UPDATE only when the
+// workloadSelector changes (appears, goes, or selects other labels). An
+// update that keeps its selector (new listeners, labels, annotations: most
+// GitOps syncs) cannot start a conflict, so the cache decides it alone.
+func selectorChanges(req admission.Request, obj *sidecar.Sidecar) bool {
+	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return true
+	}
+	var old struct {
+		Spec struct {
+			WorkloadSelector *struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"workloadSelector"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(req.OldObject.Raw, &old); err != nil {
+		return true
+	}
+	oldSelector := old.Spec.WorkloadSelector
+	if (oldSelector != nil) != sidecar.HasSelector(obj) {
+		return true
+	}
+	return oldSelector != nil && !maps.Equal(oldSelector.Labels, sidecar.Selector(obj))
 }
 
 // SidecarDefaulter answers /mutate/sidecars.
