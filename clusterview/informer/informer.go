@@ -42,8 +42,9 @@ const (
 	MeshConfigKey       = "mesh"
 )
 
-// hostIndex indexes Services and ServiceEntries by the host names they
-// provide, so "*/foo.example.com" is one lookup, not a scan of the cluster.
+// hostIndex indexes ServiceEntries by the host names they provide, so
+// "*/foo.example.com" is one lookup, not a scan of the cluster. Services need
+// no index: their host names spell out namespace and name.
 const hostIndex = "sidecar-webhook.io/host"
 
 // clusterDomainSuffix is the DNS suffix of Kubernetes Service host names.
@@ -116,11 +117,6 @@ func New(c cache.Cache, rootNamespaceOverride string) *View {
 
 // Register creates the informers and indexes (they start with the cache).
 func (v *View) Register(ctx context.Context) error {
-	if err := v.cache.IndexField(ctx, &corev1.Service{}, hostIndex, func(o client.Object) []string {
-		return serviceHosts(o.GetName(), o.GetNamespace())
-	}); err != nil {
-		return fmt.Errorf("indexing Services by host: %w", err)
-	}
 	if err := v.cache.IndexField(ctx, &networkingv1.ServiceEntry{}, hostIndex, func(o client.Object) []string {
 		se, ok := o.(*networkingv1.ServiceEntry)
 		if !ok {
@@ -378,8 +374,7 @@ func (v *View) HostExists(namespace, host, fromNamespace string) bool {
 	if namespace != "*" {
 		opts = append(opts, client.InNamespace(namespace))
 	}
-	services := &corev1.ServiceList{}
-	if v.list(services, append(opts, client.MatchingFields{hostIndex: host})...) && len(services.Items) > 0 {
+	if name, ns, ok := serviceOfHost(host); ok && (namespace == "*" || namespace == ns) && v.serviceExists(ns, name) {
 		return true
 	}
 	// ServiceEntries: exact hosts through the index, then wildcard entries
@@ -426,9 +421,32 @@ func visibleFrom(exportTo []string, namespace, from string) bool {
 	return false
 }
 
-func serviceHosts(name, namespace string) []string {
-	fqdn := name + "." + namespace + ".svc" + clusterDomainSuffix
-	return []string{fqdn, strings.TrimSuffix(fqdn, clusterDomainSuffix)}
+// serviceOfHost reads a Service's name and namespace from one of its host
+// names: name.namespace.svc.cluster.local or name.namespace.svc. Neither
+// name nor namespace can contain a dot, so the reading is unambiguous.
+func serviceOfHost(host string) (name, namespace string, ok bool) {
+	rest, found := strings.CutSuffix(host, ".svc"+clusterDomainSuffix)
+	if !found {
+		if rest, found = strings.CutSuffix(host, ".svc"); !found {
+			return "", "", false
+		}
+	}
+	name, namespace, found = strings.Cut(rest, ".")
+	if !found || name == "" || namespace == "" || strings.Contains(namespace, ".") {
+		return "", "", false
+	}
+	return name, namespace, true
+}
+
+// serviceExists looks one Service up by key.
+func (v *View) serviceExists(namespace, name string) bool {
+	if store := v.stores[reflect.TypeOf(&corev1.Service{})]; store != nil {
+		_, exists, err := store.GetByKey(namespace + "/" + name)
+		if err == nil {
+			return exists
+		}
+	}
+	return v.cache.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, &corev1.Service{}) == nil
 }
 
 // PeerAuthentications implements clusterview.View.
