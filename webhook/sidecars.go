@@ -64,65 +64,94 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 
 	var view clusterview.View
 	if v.Cluster != nil {
-		var err error
-		if view, err = v.Cluster.View(ctx); err != nil {
+		cached, err := v.Cluster.View(ctx)
+		if err != nil {
 			// Never "allowed" on a view we cannot trust: the API server's
 			// failurePolicy decides what the user sees.
 			return admission.Errored(http.StatusServiceUnavailable, err)
 		}
+		// The rules may run twice below and ask the same questions each
+		// time: read the cache once per question.
+		view = clusterview.Memoize(cached)
 	}
 	dryRun := req.DryRun != nil && *req.DryRun
 	overlay := func(view clusterview.View) clusterview.View {
-		if v.Pending == nil {
+		if v.Pending == nil || view == nil {
 			return view
 		}
 		return v.Pending.Overlay(view, obj.Namespace)
 	}
-	// First from the cache: most denials need nothing more.
-	result := validation.Decide(obj, overlay(view), v.Options)
-	if result.Allowed() && view != nil {
-		confirmed := view
-		var err error
-		if selectorChanges(req, obj) {
-			// Every Sidecar falls under a uniqueness rule. The cache may lag
-			// a Sidecar admitted a moment ago by another replica: re-read
-			// this namespace's Sidecars from the API server before saying
-			// yes. Detached from the request's cancellation: on SIGTERM the
-			// server cancels in-flight requests, yet it still finishes
-			// answering them, and those answers should be confirmed like
-			// any other.
-			confirmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ConfirmTimeout)
-			confirmed, err = v.Cluster.Confirm(confirmCtx, obj.Namespace)
-			cancel()
-			if err != nil {
-				// The API server is slow or unreachable from here: decide
-				// from the cache (at most a moment behind while the API
-				// server answers, and all there is when it does not) and
-				// say so.
-				confirmed = view
-			}
+	if view == nil {
+		// Per-object rules only.
+		result := validation.Decide(obj, nil, v.Options)
+		return answer(req, result)
+	}
+
+	decideFrom := view
+	var confirmErr error
+	if selectorChanges(req, obj) {
+		// First from the cache: most denials need nothing more.
+		if result := validation.Decide(obj, overlay(view), v.Options); !result.Allowed() {
+			return answer(req, result)
 		}
-		// The final decision and recording it as pending happen under the
-		// namespace's lock, so two admissions in one namespace see each
-		// other; the slow read above stays outside it.
-		if v.Pending != nil {
-			unlock := v.Pending.Lock(obj.Namespace)
-			defer unlock()
-		}
-		result = validation.Decide(obj, overlay(confirmed), v.Options)
+		// Every Sidecar falls under a uniqueness rule. The cache may lag
+		// a Sidecar admitted a moment ago by another replica: re-read this
+		// namespace's Sidecars from the API server before saying yes.
+		// Detached from the request's cancellation: on SIGTERM the server
+		// cancels in-flight requests, yet it still finishes answering them,
+		// and those answers should be confirmed like any other.
+		confirmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ConfirmTimeout)
+		live, err := v.Cluster.Confirm(confirmCtx, obj.Namespace)
+		cancel()
 		if err != nil {
-			result.Warnings = append(result.Warnings, validation.Warning{Message: fmt.Sprintf(
-				"sidecar-webhook could not confirm the namespace's Sidecars with the API server (%v); decided from its cache", err)})
-		}
-		// A dry run stores nothing, so it must leave no trace either.
-		if result.Allowed() && v.Pending != nil && !dryRun {
-			v.Pending.Add(clusterview.RefOf(obj))
+			// The API server is slow or unreachable from here: decide from
+			// the cache (at most a moment behind while the API server
+			// answers, and all there is when it does not) and say so.
+			confirmErr = err
+		} else {
+			decideFrom = confirmedSidecars{View: view, namespace: obj.Namespace, live: live}
 		}
 	}
+	// The final decision and recording it as pending happen under the
+	// namespace's lock, so two admissions in one namespace see each other;
+	// the slow read above stays outside it.
+	if v.Pending != nil {
+		unlock := v.Pending.Lock(obj.Namespace)
+		defer unlock()
+	}
+	result := validation.Decide(obj, overlay(decideFrom), v.Options)
+	if confirmErr != nil {
+		result.Warnings = append(result.Warnings, validation.Warning{Message: fmt.Sprintf(
+			"sidecar-webhook could not confirm the namespace's Sidecars with the API server (%v); decided from its cache", confirmErr)})
+	}
+	// A dry run stores nothing, so it must leave no trace either.
+	if result.Allowed() && v.Pending != nil && !dryRun {
+		v.Pending.Add(clusterview.RefOf(obj))
+	}
+	return answer(req, result)
+}
+
+// answer turns a decision into the admission response.
+func answer(req admission.Request, result validation.Result) admission.Response {
 	if !result.Allowed() {
 		return denyInvalid(requestName(req), result.Errors, result.Warnings)
 	}
 	return admission.Allowed("").WithWarnings(limitWarnings(result.Warnings)...)
+}
+
+// confirmedSidecars answers Sidecars in namespace from the confirming read
+// and everything else from the request's view of the cache.
+type confirmedSidecars struct {
+	clusterview.View
+	namespace string
+	live      clusterview.View
+}
+
+func (c confirmedSidecars) Sidecars(namespace string) []clusterview.SidecarRef {
+	if namespace == c.namespace {
+		return c.live.Sidecars(namespace)
+	}
+	return c.View.Sidecars(namespace)
 }
 
 // selectorChanges reports whether admitting req could create a conflict that
