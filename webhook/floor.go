@@ -10,6 +10,11 @@ import (
 // with --bench-floor.
 const FloorPath = "/bench/floor"
 
+// UnconfirmedBenchPath serves, with --bench-floor, the Sidecar validator
+// without the confirming read (as with --confirm-reads=false), so that the
+// benchmark can tell the read's cost from the rest.
+const UnconfirmedBenchPath = "/bench/validate-sidecars-unconfirmed"
+
 // Floor is the load benchmark's reference handler: it answers "allowed"
 // without looking at the object. Registered like the real handlers (same
 // HTTPS server, same admission.Webhook decoding of the review, same

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,8 +44,31 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 		"how often the API server is probed (GET /readyz) to tell whether the caches still receive changes")
 	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", server.DefaultMaxStaleness,
 		"how long the API server may stay unreachable before /readyz fails (check apiserver-contact) and sidecar_webhook_cache_stale is 1; the webhook keeps answering from its cache either way")
-	fs.BoolVar(&cfg.BenchFloor, "bench-floor", false, "also serve "+webhook.FloorPath+", the load benchmark's floor (decodes the review, answers allowed)")
+	fs.Var((*negatedBool)(&cfg.SkipConfirmReads), "confirm-reads", "before admitting a Sidecar that creates or changes a workloadSelector, re-read its namespace's Sidecars from the API server (turn off only with a single replica: its own record of pending admissions then closes the race) (default true)")
+	fs.BoolVar(&cfg.BenchFloor, "bench-floor", false, "also serve "+webhook.FloorPath+" (the load benchmark's floor: decodes the review, answers allowed) and "+webhook.UnconfirmedBenchPath+" (the Sidecar validator without the confirming read)")
 }
+
+// negatedBool is a boolean flag stored inverted, so that a Config's zero
+// value keeps the flag's default of true.
+type negatedBool bool
+
+func (b *negatedBool) String() string {
+	if b == nil {
+		return "true"
+	}
+	return strconv.FormatBool(!bool(*b))
+}
+
+func (b *negatedBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*b = negatedBool(!v)
+	return nil
+}
+
+func (*negatedBool) IsBoolFlag() bool { return true }
 
 func defaultServerConfig() server.Config {
 	return server.Config{Validation: validation.Options{Enforcement: validation.EnforcementDeny}, PodConflicts: "warn"}

@@ -10,10 +10,11 @@ import (
 )
 
 // liveCluster adapts the informer view and an uncached reader to
-// webhook.Cluster.
+// webhook.Cluster. Without confirm, Confirm answers from the cache.
 type liveCluster struct {
-	view   *informer.View
-	reader client.Reader
+	view    *informer.View
+	reader  client.Reader
+	confirm bool
 }
 
 func (c *liveCluster) View(context.Context) (clusterview.View, error) {
@@ -26,6 +27,9 @@ func (c *liveCluster) View(context.Context) (clusterview.View, error) {
 func (c *liveCluster) Confirm(ctx context.Context, namespace string) (clusterview.View, error) {
 	if err := c.view.Ready(); err != nil {
 		return nil, err
+	}
+	if !c.confirm {
+		return c.view, nil
 	}
 	return informer.WithLiveSidecars(ctx, c.view, c.reader, namespace)
 }

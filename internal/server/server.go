@@ -65,7 +65,14 @@ type Config struct {
 	// the readiness check "apiserver-contact" fails and
 	// sidecar_webhook_cache_stale is 1; 0 means DefaultMaxStaleness.
 	MaxStaleness time.Duration
-	// BenchFloor also serves webhook.FloorPath, the load benchmark's floor.
+	// SkipConfirmReads turns off the re-read of a namespace's Sidecars from
+	// the API server before admitting a Sidecar that creates or changes a
+	// selector (see webhook.Cluster). Safe only with a single replica,
+	// whose record of pending admissions already closes the race.
+	SkipConfirmReads bool
+	// BenchFloor also serves webhook.FloorPath, the load benchmark's floor,
+	// and webhook.UnconfirmedBenchPath, the Sidecar validator without the
+	// confirming read.
 	BenchFloor bool
 }
 
@@ -176,7 +183,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	if err := mgr.Add(syncWaiter{view: view}); err != nil {
 		return err
 	}
-	cluster := &liveCluster{view: view, reader: mgr.GetAPIReader()}
+	cluster := &liveCluster{view: view, reader: mgr.GetAPIReader(), confirm: !cfg.SkipConfirmReads}
 
 	metrics, err := webhook.NewMetrics(reg)
 	if err != nil {
@@ -192,6 +199,8 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	}
 	if cfg.BenchFloor {
 		handlers[webhook.FloorPath] = webhook.Floor{}
+		unconfirmed := &liveCluster{view: view}
+		handlers[webhook.UnconfirmedBenchPath] = &webhook.SidecarValidator{Cluster: unconfirmed, Pending: webhook.NewPending(time.Now), Options: cfg.Validation}
 	}
 	webhook.Register(webhookServer, handlers, metrics, log.WithName("admission"))
 

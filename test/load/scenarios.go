@@ -64,6 +64,15 @@ func AdmittedSidecar(s State, validatePath string) *Scenario {
 	return sc
 }
 
+// UnconfirmedAdmittedSidecar is AdmittedSidecar sent to the validator
+// without the confirming read (the server's --bench-floor path, as with
+// --confirm-reads=false): the difference to AdmittedSidecar is the read.
+func UnconfirmedAdmittedSidecar(s State, unconfirmedPath string) *Scenario {
+	sc := AdmittedSidecar(s, unconfirmedPath)
+	sc.Name = "sidecar-admitted-unconfirmed"
+	return sc
+}
+
 // DeniedSidecar: a Sidecar CREATE denied because its selector is the same
 // as an existing Sidecar's (sc-0 selects app-0 in every namespace).
 func DeniedSidecar(s State, validatePath string) *Scenario {

@@ -108,7 +108,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement (floor and scenario each)")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per scenario before its first measurement")
 	flag.StringVar(&concFlag, "concurrency", "1,8,64", "comma-separated concurrencies")
-	flag.StringVar(&scenarioFlag, "scenarios", "sidecar-admitted,sidecar-denied,pod-annotated,confirm-read", "comma-separated scenarios (confirm-read: the validator's direct List from the API server alone, no webhook)")
+	flag.StringVar(&scenarioFlag, "scenarios", "sidecar-admitted,sidecar-admitted-unconfirmed,sidecar-denied,pod-annotated,confirm-read", "comma-separated scenarios (sidecar-admitted-unconfirmed: the same requests to the validator without the confirming read; confirm-read: the validator's direct List from the API server alone, no webhook)")
 	flag.StringVar(&o.out, "out", "", "write the full results as JSON here")
 	flag.StringVar(&o.markdown, "markdown", "", "write the results tables as Markdown here")
 	flag.StringVar(&o.summary, "summary", "", "write a short Markdown summary (concurrency 8, memory, cache sync) here")
@@ -308,6 +308,7 @@ func runState(ctx context.Context, o options, st load.State) (StateReport, error
 	base := "https://127.0.0.1:" + strconv.Itoa(srv.Port)
 	scenarios := []*load.Scenario{
 		load.AdmittedSidecar(st, webhook.ValidateSidecarsPath),
+		load.UnconfirmedAdmittedSidecar(st, webhook.UnconfirmedBenchPath),
 		load.DeniedSidecar(st, webhook.ValidateSidecarsPath),
 		load.AnnotatedPod(st, webhook.MutatePodsPath),
 	}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"testing"
+)
+
+// TestConfirmReadsFlag: the confirming read is on unless turned off, and
+// the Config's zero value means on.
+func TestConfirmReadsFlag(t *testing.T) {
+	cases := []struct {
+		args     []string
+		wantSkip bool
+	}{
+		{args: nil, wantSkip: false},
+		{args: []string{"--confirm-reads"}, wantSkip: false},
+		{args: []string{"--confirm-reads=true"}, wantSkip: false},
+		{args: []string{"--confirm-reads=false"}, wantSkip: true},
+	}
+	for _, tc := range cases {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg := defaultServerConfig()
+		bindServerFlags(fs, &cfg)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if cfg.SkipConfirmReads != tc.wantSkip {
+			t.Errorf("%v: SkipConfirmReads = %v, want %v", tc.args, cfg.SkipConfirmReads, tc.wantSkip)
+		}
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg := defaultServerConfig()
+	bindServerFlags(fs, &cfg)
+	if err := fs.Parse([]string{"--confirm-reads=maybe"}); err == nil {
+		t.Errorf("--confirm-reads=maybe was accepted")
+	}
+}
