@@ -18,7 +18,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -140,12 +139,17 @@ func (v *View) Register(ctx context.Context) error {
 				return fmt.Errorf("following Istio's mesh config: %w", err)
 			}
 		}
-		if store := indexerOf(inf); store != nil {
-			if v.stores == nil {
-				v.stores = map[reflect.Type]toolscache.Indexer{}
-			}
-			v.stores[reflect.TypeOf(obj)] = store
+		if _, ok := obj.(*corev1.ConfigMap); ok {
+			continue // read through the event handler above
 		}
+		store := indexerOf(inf)
+		if store == nil {
+			return fmt.Errorf("watching %T: the cache does not expose the informer's store, which the view reads in place", obj)
+		}
+		if v.stores == nil {
+			v.stores = map[reflect.Type]toolscache.Indexer{}
+		}
+		v.stores[reflect.TypeOf(obj)] = store
 	}
 	v.informersDone.Store(true)
 	return nil
@@ -184,41 +188,28 @@ func indexerOf(inf cache.Informer) toolscache.Indexer {
 	return store
 }
 
-// eachCached calls fn with every cached object of list's item type in namespace
-// ("" for all namespaces), in no particular order. Objects come from the
-// informer's store when there is one, else from a List; either way they
-// are the cache's own and must not be modified.
-func eachCached[T client.Object](v *View, list client.ObjectList, namespace string, fn func(T)) {
+// eachCached calls fn with every cached object of type T in namespace (""
+// for all namespaces), in no particular order. Objects are read in place
+// from the informer's store, without the copies a List through the cache
+// makes: they are the cache's own and must not be modified. Objects of
+// another type in the same store (the stubs Transform stores for owned
+// ReplicaSets and Jobs) are skipped.
+func eachCached[T client.Object](v *View, namespace string, fn func(T)) {
 	var zero T
-	if store := v.stores[reflect.TypeOf(zero)]; store != nil {
-		var objs []any
+	store := v.stores[reflect.TypeOf(zero)]
+	if store == nil {
+		return // Register refuses to run without every store
+	}
+	var objs []any
+	if namespace == "" {
+		objs = store.List()
+	} else {
 		var err error
-		if namespace == "" {
-			objs = store.List()
-		} else {
-			objs, err = store.ByIndex(toolscache.NamespaceIndex, namespace)
-		}
-		if err == nil {
-			for _, obj := range objs {
-				if typed, ok := obj.(T); ok {
-					fn(typed)
-				}
-			}
+		if objs, err = store.ByIndex(toolscache.NamespaceIndex, namespace); err != nil {
 			return
 		}
 	}
-	var opts []client.ListOption
-	if namespace != "" {
-		opts = append(opts, client.InNamespace(namespace))
-	}
-	if !v.list(list, opts...) {
-		return
-	}
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return
-	}
-	for _, obj := range items {
+	for _, obj := range objs {
 		if typed, ok := obj.(T); ok {
 			fn(typed)
 		}
@@ -280,7 +271,7 @@ func (v *View) Sidecars(namespace string) []clusterview.SidecarRef {
 		return nil
 	}
 	var out []clusterview.SidecarRef
-	eachCached(v, &networkingv1.SidecarList{}, namespace, func(s *networkingv1.Sidecar) {
+	eachCached(v, namespace, func(s *networkingv1.Sidecar) {
 		out = append(out, clusterview.RefOf(s))
 	})
 	slices.SortFunc(out, func(a, b clusterview.SidecarRef) int { return strings.Compare(a.Name, b.Name) })
@@ -298,34 +289,32 @@ func (v *View) Workloads(namespace string) []clusterview.Workload {
 	add := func(kind string, meta metav1.Object, labels map[string]string) {
 		out = append(out, clusterview.Workload{Kind: kind, Namespace: meta.GetNamespace(), Name: meta.GetName(), Labels: labels})
 	}
-	pods := &metav1.PartialObjectMetadataList{}
-	pods.SetGroupVersionKind(PodGVK.GroupVersion().WithKind("PodList"))
-	eachCached(v, pods, namespace, func(p *metav1.PartialObjectMetadata) { add("Pod", p, p.Labels) })
-	eachCached(v, &networkingv1.WorkloadEntryList{}, namespace, func(we *networkingv1.WorkloadEntry) {
+	eachCached(v, namespace, func(p *metav1.PartialObjectMetadata) { add("Pod", p, p.Labels) })
+	eachCached(v, namespace, func(we *networkingv1.WorkloadEntry) {
 		add("WorkloadEntry", we, we.Spec.GetLabels())
 	})
-	eachCached(v, &appsv1.DeploymentList{}, namespace, func(d *appsv1.Deployment) {
+	eachCached(v, namespace, func(d *appsv1.Deployment) {
 		add("Deployment", d, d.Spec.Template.Labels)
 	})
-	eachCached(v, &appsv1.StatefulSetList{}, namespace, func(s *appsv1.StatefulSet) {
+	eachCached(v, namespace, func(s *appsv1.StatefulSet) {
 		add("StatefulSet", s, s.Spec.Template.Labels)
 	})
-	eachCached(v, &appsv1.DaemonSetList{}, namespace, func(d *appsv1.DaemonSet) {
+	eachCached(v, namespace, func(d *appsv1.DaemonSet) {
 		add("DaemonSet", d, d.Spec.Template.Labels)
 	})
-	eachCached(v, &appsv1.ReplicaSetList{}, namespace, func(rs *appsv1.ReplicaSet) {
+	eachCached(v, namespace, func(rs *appsv1.ReplicaSet) {
 		// A Deployment's ReplicaSets repeat its template; the Deployment
 		// already stands for them.
 		if !ownedBy(rs, "Deployment") {
 			add("ReplicaSet", rs, rs.Spec.Template.Labels)
 		}
 	})
-	eachCached(v, &batchv1.JobList{}, namespace, func(j *batchv1.Job) {
+	eachCached(v, namespace, func(j *batchv1.Job) {
 		if !ownedBy(j, "CronJob") {
 			add("Job", j, j.Spec.Template.Labels)
 		}
 	})
-	eachCached(v, &batchv1.CronJobList{}, namespace, func(c *batchv1.CronJob) {
+	eachCached(v, namespace, func(c *batchv1.CronJob) {
 		add("CronJob", c, c.Spec.JobTemplate.Spec.Template.Labels)
 	})
 	return out
@@ -343,7 +332,7 @@ func ownedBy(obj metav1.Object, kind string) bool {
 // Namespaces implements clusterview.View.
 func (v *View) Namespaces() []string {
 	var out []string
-	eachCached(v, &corev1.NamespaceList{}, "", func(ns *corev1.Namespace) { out = append(out, ns.Name) })
+	eachCached(v, "", func(ns *corev1.Namespace) { out = append(out, ns.Name) })
 	slices.Sort(out)
 	return out
 }
@@ -455,7 +444,7 @@ func (v *View) PeerAuthentications(namespace string) []clusterview.PeerAuthentic
 		return nil
 	}
 	var out []clusterview.PeerAuthentication
-	eachCached(v, &securityv1.PeerAuthenticationList{}, namespace, func(pa *securityv1.PeerAuthentication) {
+	eachCached(v, namespace, func(pa *securityv1.PeerAuthentication) {
 		out = append(out, clusterview.PeerAuthenticationOf(pa))
 	})
 	slices.SortFunc(out, func(a, b clusterview.PeerAuthentication) int { return strings.Compare(a.Name, b.Name) })

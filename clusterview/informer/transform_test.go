@@ -245,21 +245,54 @@ func TestTransform(t *testing.T) {
 // trCmpOpts compares protobuf-backed Istio specs by value.
 var trCmpOpts = []cmp.Option{protocmp.Transform()}
 
-// TestTransformKeepsOwnerReferences pins the detail Workloads relies on to
-// skip Deployment-owned ReplicaSets and CronJob-owned Jobs.
-func TestTransformKeepsOwnerReferences(t *testing.T) {
-	owner := []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "ratings", UID: "d1", Controller: trPtr(true)}}
-	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "ratings-1", OwnerReferences: owner}}
-	Transform := NewTransform()
-	got, _ := Transform(rs)
-	if !ownedBy(got.(*appsv1.ReplicaSet), "Deployment") {
-		t.Errorf("ReplicaSet lost its Deployment owner: %+v", got.(*appsv1.ReplicaSet).OwnerReferences)
+// TestTransformStubsOwnedReplicaSetsAndJobs: a Deployment's ReplicaSets
+// and a CronJob's Jobs are stored as stubs (their owner stands for them);
+// bare ones keep their template labels.
+func TestTransformStubsOwnedReplicaSetsAndJobs(t *testing.T) {
+	transform := NewTransform()
+	deploymentOwner := []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "ratings", UID: "d1", Controller: trPtr(true)}}
+	cronJobOwner := []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: "nightly", UID: "c1"}}
+	stub := func(name string) *metav1.PartialObjectMetadata {
+		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: name, ResourceVersion: "42"}}
 	}
-	jobOwner := []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: "nightly", UID: "c1"}}
-	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "nightly-1", OwnerReferences: jobOwner}}
-	got, _ = Transform(job)
-	if !ownedBy(got.(*batchv1.Job), "CronJob") {
-		t.Errorf("Job lost its CronJob owner: %+v", got.(*batchv1.Job).OwnerReferences)
+	withOwner := func(name string, owners []metav1.OwnerReference) metav1.ObjectMeta {
+		m := trMeta(name)
+		m.OwnerReferences = owners
+		return m
+	}
+	cases := []struct {
+		name    string
+		in, out any
+	}{
+		{
+			name: "Deployment's ReplicaSet",
+			in:   &appsv1.ReplicaSet{ObjectMeta: withOwner("ratings-5d8f", deploymentOwner), Spec: appsv1.ReplicaSetSpec{Template: trFullTemplate()}},
+			out:  stub("ratings-5d8f"),
+		},
+		{
+			name: "CronJob's Job",
+			in:   &batchv1.Job{ObjectMeta: withOwner("nightly-1", cronJobOwner), Spec: batchv1.JobSpec{Template: trFullTemplate()}},
+			out:  stub("nightly-1"),
+		},
+		{
+			name: "bare ReplicaSet",
+			in:   &appsv1.ReplicaSet{ObjectMeta: trMeta("bare"), Spec: appsv1.ReplicaSetSpec{Template: trFullTemplate()}},
+			out:  &appsv1.ReplicaSet{ObjectMeta: trStripped("bare"), Spec: appsv1.ReplicaSetSpec{Template: trLabelsOnly()}},
+		},
+		{
+			name: "bare Job",
+			in:   &batchv1.Job{ObjectMeta: trMeta("migrate"), Spec: batchv1.JobSpec{Template: trFullTemplate()}},
+			out:  &batchv1.Job{ObjectMeta: trStripped("migrate"), Spec: batchv1.JobSpec{Template: trLabelsOnly()}},
+		},
+	}
+	for _, tc := range cases {
+		got, err := transform(tc.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if diff := cmp.Diff(tc.out, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
