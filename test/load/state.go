@@ -27,21 +27,25 @@ type State struct {
 	Namespaces int    `json:"namespaces"`
 	// Apps is the number of app label values; pods, Deployments and
 	// Services are spread over them.
-	Apps               int  `json:"apps"`
-	PodsPerNamespace   int  `json:"podsPerNamespace"`
-	ServicesPerNS      int  `json:"servicesPerNamespace"`
-	DeploymentsPerNS   int  `json:"deploymentsPerNamespace"`
-	SidecarsPerNS      int  `json:"sidecarsPerNamespace"`
-	RootDefaultSidecar bool `json:"rootDefaultSidecar"`
+	Apps             int `json:"apps"`
+	PodsPerNamespace int `json:"podsPerNamespace"`
+	ServicesPerNS    int `json:"servicesPerNamespace"`
+	DeploymentsPerNS int `json:"deploymentsPerNamespace"`
+	// ReplicaSetsPerDeployment: the current revision (its pods' owner)
+	// and older ones scaled to zero, as a Deployment keeps them.
+	ReplicaSetsPerDeployment int  `json:"replicaSetsPerDeployment"`
+	SidecarsPerNS            int  `json:"sidecarsPerNamespace"`
+	RootDefaultSidecar       bool `json:"rootDefaultSidecar"`
 }
 
 // Small and Large are the issue's two states: 1k pods and 100 Sidecars in
 // 10 namespaces; 100k pods and 10k Sidecars in 1k namespaces. Each
-// namespace: 100 pods over 10 apps, 10 Deployments, 10 Services, and 10
-// Sidecars (one namespace-wide "default", nine selecting app-0..app-8).
+// namespace: 100 pods over 10 apps, 10 Deployments with two ReplicaSets
+// each (the current revision and one older), 10 Services, and 10 Sidecars
+// (one namespace-wide "default", nine selecting app-0..app-8).
 var (
-	Small = State{Name: "small", Namespaces: 10, Apps: 10, PodsPerNamespace: 100, ServicesPerNS: 10, DeploymentsPerNS: 10, SidecarsPerNS: 10, RootDefaultSidecar: true}
-	Large = State{Name: "large", Namespaces: 1000, Apps: 10, PodsPerNamespace: 100, ServicesPerNS: 10, DeploymentsPerNS: 10, SidecarsPerNS: 10, RootDefaultSidecar: true}
+	Small = State{Name: "small", Namespaces: 10, Apps: 10, PodsPerNamespace: 100, ServicesPerNS: 10, DeploymentsPerNS: 10, ReplicaSetsPerDeployment: 2, SidecarsPerNS: 10, RootDefaultSidecar: true}
+	Large = State{Name: "large", Namespaces: 1000, Apps: 10, PodsPerNamespace: 100, ServicesPerNS: 10, DeploymentsPerNS: 10, ReplicaSetsPerDeployment: 2, SidecarsPerNS: 10, RootDefaultSidecar: true}
 )
 
 // Pods is the total number of pods.
@@ -172,7 +176,11 @@ func Load(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, s State
 				objs <- StateSidecar(ns, fmt.Sprintf("sc-%d", k), map[string]string{"app": AppName(k)})
 			}
 			for k := range s.DeploymentsPerNS {
-				objs <- deployment(ns, AppName(k%s.Apps))
+				app := AppName(k % s.Apps)
+				objs <- deployment(ns, app)
+				for r := range s.ReplicaSetsPerDeployment {
+					objs <- replicaSet(ns, app, r)
+				}
 			}
 			for k := range s.ServicesPerNS {
 				objs <- service(ns, AppName(k%s.Apps))
@@ -232,6 +240,47 @@ func deployment(namespace, app string) *appsv1.Deployment {
 	}
 }
 
+// podTemplateHash is the hash of revision r; revision 0 is the current
+// one, whose pods StatePod makes.
+func podTemplateHash(r int) string {
+	if r == 0 {
+		return "5d8f7c9b6d"
+	}
+	return fmt.Sprintf("7f%08d", r)
+}
+
+// replicaSet is revision r of app's Deployment as the Deployment
+// controller makes it: owned by the Deployment, older revisions scaled to
+// zero. Nothing reconciles it (no controller manager runs), so the owner's
+// UID need not be real.
+func replicaSet(namespace, app string, r int) *appsv1.ReplicaSet {
+	hash := podTemplateHash(r)
+	labels := map[string]string{"app": app, "pod-template-hash": hash, "version": "v1"}
+	replicas := int32(10)
+	if r > 0 {
+		replicas = 0
+	}
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: namespace, Name: app + "-" + hash, Labels: labels,
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "Deployment", Name: app,
+				UID: "00000000-0000-0000-0000-000000000001", Controller: ptrTo(true), BlockOwnerDeletion: ptrTo(true),
+			}},
+		},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       podSpec(app),
+			},
+		},
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
 func service(namespace, app string) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: app},
@@ -251,7 +300,7 @@ func StatePod(namespace, name, app string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: namespace, Name: name,
-			Labels: map[string]string{"app": app, "pod-template-hash": "5d8f7c9b6d", "version": "v1"},
+			Labels: map[string]string{"app": app, "pod-template-hash": podTemplateHash(0), "version": "v1"},
 		},
 		Spec: podSpec(app),
 	}
@@ -279,7 +328,7 @@ func Prime(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) (time.
 	}
 	pods := &metav1.PartialObjectMetadataList{}
 	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-	lists := []client.ObjectList{pods, &networkingv1.SidecarList{}, &appsv1.DeploymentList{}, &corev1.ServiceList{}, &corev1.NamespaceList{}}
+	lists := []client.ObjectList{pods, &networkingv1.SidecarList{}, &appsv1.DeploymentList{}, &appsv1.ReplicaSetList{}, &corev1.ServiceList{}, &corev1.NamespaceList{}}
 	deadline := time.Now().Add(5 * time.Minute)
 	for _, l := range lists {
 		for {
@@ -309,7 +358,9 @@ func SidecarLister(cfg *rest.Config, scheme *runtime.Scheme, s State) (Target, e
 		return nil, err
 	}
 	return TargetFunc(func(ctx context.Context, seq int64) error {
-		list := &networkingv1.SidecarList{}
+		// Metadata only, as the webhook's confirming read.
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(networkingv1.SchemeGroupVersion.WithKind("SidecarList"))
 		if err := c.List(ctx, list, client.InNamespace(NamespaceName(int(seq%int64(s.Namespaces))))); err != nil {
 			return err
 		}

@@ -245,8 +245,9 @@ func runState(ctx context.Context, o options, st load.State) (StateReport, error
 	if err != nil {
 		return sr, err
 	}
-	logf("[%s] loading %d namespaces, %d pods, %d Sidecars, %d Deployments, %d Services",
-		st.Name, st.Namespaces, st.Pods(), st.Sidecars(), st.Namespaces*st.DeploymentsPerNS, st.Namespaces*st.ServicesPerNS)
+	logf("[%s] loading %d namespaces, %d pods, %d Sidecars, %d Deployments, %d ReplicaSets, %d Services",
+		st.Name, st.Namespaces, st.Pods(), st.Sidecars(), st.Namespaces*st.DeploymentsPerNS,
+		st.Namespaces*st.DeploymentsPerNS*st.ReplicaSetsPerDeployment, st.Namespaces*st.ServicesPerNS)
 	sr.Load, err = load.Load(ctx, cluster.Config, scheme, st, o.workers, func(done int64, elapsed time.Duration) {
 		logf("[%s]   %d objects in %s (%.0f/s)", st.Name, done, elapsed.Round(time.Second), float64(done)/elapsed.Seconds())
 	})
