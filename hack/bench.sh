@@ -182,12 +182,18 @@ settings). What is measured:
   with a kept-alive connection, as the API server sends them. Small state:
   1k pods and 101 Sidecars in 10 namespaces; large: 100k pods and 10,001
   Sidecars in 1,000 namespaces; every namespace has the same shape (100
-  pods, 10 Deployments, 10 Services, 10 Sidecars). Scenarios: a Sidecar
-  CREATE admitted after every rule, the conflict checks and the confirming
-  read from the API server; a Sidecar CREATE denied for a conflict (same
-  selector as an existing Sidecar); a Pod CREATE answered with the
-  annotation patch. The client runs on the same machine as the server and
-  the control plane.
+  pods, 10 Deployments with two ReplicaSets each, 10 Services, 10
+  Sidecars). Scenarios: a Sidecar CREATE admitted after every rule, the
+  conflict checks and the confirming read from the API server; the same
+  requests to the validator without the confirming read
+  (`sidecar-admitted-unconfirmed`, what `--confirm-reads=false` gives); a
+  Sidecar CREATE denied for a conflict (same selector as an existing
+  Sidecar); a Pod CREATE answered with the annotation patch; and the
+  confirming read alone, sent by the load program straight to the API
+  server. The client runs on the same machine as the server and the
+  control plane. With `--profile-dir` the load program also saves the
+  server's heap profile after the cache sync and a CPU profile of every
+  measured run (the server serves them on `--pprof-bind-address`).
 
 HEADER
 fi
