@@ -47,6 +47,22 @@ func footprintReplicaSet(namespace string, i int) *appsv1.ReplicaSet {
 	}
 }
 
+// footprintDeployment is a Deployment with a typical pod template.
+func footprintDeployment(namespace string, i int) *appsv1.Deployment {
+	app := fmt.Sprintf("app-%05d", i)
+	labels := map[string]string{"app": app}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: string([]byte(namespace)), Name: app, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: app, Image: "registry.example/" + app + ":1.0"}}},
+			},
+		},
+	}
+}
+
 // BenchmarkCacheFootprint reports the heap a cached object keeps (bytes
 // per object, store and namespace index included) when it is stored the
 // way the server's informers store it, and without the transform for
@@ -59,6 +75,7 @@ func BenchmarkCacheFootprint(b *testing.B) {
 	}{
 		{"pod", func(ns string, i int) any { return footprintPod(ns, i) }},
 		{"owned-replicaset", func(ns string, i int) any { return footprintReplicaSet(ns, i) }},
+		{"deployment", func(ns string, i int) any { return footprintDeployment(ns, i) }},
 	}
 	for _, kind := range kinds {
 		for _, transformed := range []bool{true, false} {

@@ -188,15 +188,15 @@ func indexerOf(inf cache.Informer) toolscache.Indexer {
 	return store
 }
 
-// eachCached calls fn with every cached object of type T in namespace (""
-// for all namespaces), in no particular order. Objects are read in place
+// eachCached calls fn with every object of type T in namespace ("" for all
+// namespaces) in the store of the informer watching the watched type, in no
+// particular order. Objects are read in place
 // from the informer's store, without the copies a List through the cache
 // makes: they are the cache's own and must not be modified. Objects of
-// another type in the same store (the stubs Transform stores for owned
+// another type in the same store (the bare stubs Transform stores for owned
 // ReplicaSets and Jobs) are skipped.
-func eachCached[T client.Object](v *View, namespace string, fn func(T)) {
-	var zero T
-	store := v.stores[reflect.TypeOf(zero)]
+func eachCached[T client.Object](v *View, watched reflect.Type, namespace string, fn func(T)) {
+	store := v.stores[watched]
 	if store == nil {
 		return // Register refuses to run without every store
 	}
@@ -271,7 +271,7 @@ func (v *View) Sidecars(namespace string) []clusterview.SidecarRef {
 		return nil
 	}
 	var out []clusterview.SidecarRef
-	eachCached(v, namespace, func(s *networkingv1.Sidecar) {
+	eachCached(v, reflect.TypeFor[*networkingv1.Sidecar](), namespace, func(s *networkingv1.Sidecar) {
 		out = append(out, clusterview.RefOf(s))
 	})
 	slices.SortFunc(out, func(a, b clusterview.SidecarRef) int { return strings.Compare(a.Name, b.Name) })
@@ -289,36 +289,33 @@ func (v *View) Workloads(namespace string) []clusterview.Workload {
 	add := func(kind string, meta metav1.Object, labels map[string]string) {
 		out = append(out, clusterview.Workload{Kind: kind, Namespace: meta.GetNamespace(), Name: meta.GetName(), Labels: labels})
 	}
-	eachCached(v, namespace, func(p *metav1.PartialObjectMetadata) { add("Pod", p, p.Labels) })
-	eachCached(v, namespace, func(we *networkingv1.WorkloadEntry) {
+	eachCached(v, podType, namespace, func(p *metav1.PartialObjectMetadata) { add("Pod", p, p.Labels) })
+	eachCached(v, reflect.TypeFor[*networkingv1.WorkloadEntry](), namespace, func(we *networkingv1.WorkloadEntry) {
 		add("WorkloadEntry", we, we.Spec.GetLabels())
 	})
-	eachCached(v, namespace, func(d *appsv1.Deployment) {
-		add("Deployment", d, d.Spec.Template.Labels)
-	})
-	eachCached(v, namespace, func(s *appsv1.StatefulSet) {
-		add("StatefulSet", s, s.Spec.Template.Labels)
-	})
-	eachCached(v, namespace, func(d *appsv1.DaemonSet) {
-		add("DaemonSet", d, d.Spec.Template.Labels)
-	})
-	eachCached(v, namespace, func(rs *appsv1.ReplicaSet) {
-		// A Deployment's ReplicaSets repeat its template; the Deployment
-		// already stands for them.
-		if !ownedBy(rs, "Deployment") {
-			add("ReplicaSet", rs, rs.Spec.Template.Labels)
-		}
-	})
-	eachCached(v, namespace, func(j *batchv1.Job) {
-		if !ownedBy(j, "CronJob") {
-			add("Job", j, j.Spec.Template.Labels)
-		}
-	})
-	eachCached(v, namespace, func(c *batchv1.CronJob) {
-		add("CronJob", c, c.Spec.JobTemplate.Spec.Template.Labels)
-	})
+	for _, kind := range workloadKinds {
+		eachCached(v, kind.watched, namespace, func(w *workloadStub) { add(kind.name, w, w.TemplateLabels) })
+	}
 	return out
 }
+
+// workloadKinds are the workload controllers whose pod templates a
+// selector can select, by the type their informer watches; the cache holds
+// them as workloadStubs.
+var workloadKinds = []struct {
+	name    string
+	watched reflect.Type
+}{
+	{"Deployment", reflect.TypeFor[*appsv1.Deployment]()},
+	{"StatefulSet", reflect.TypeFor[*appsv1.StatefulSet]()},
+	{"DaemonSet", reflect.TypeFor[*appsv1.DaemonSet]()},
+	{"ReplicaSet", reflect.TypeFor[*appsv1.ReplicaSet]()},
+	{"Job", reflect.TypeFor[*batchv1.Job]()},
+	{"CronJob", reflect.TypeFor[*batchv1.CronJob]()},
+}
+
+// podType is the type the pod informer watches (metadata only).
+var podType = reflect.TypeFor[*metav1.PartialObjectMetadata]()
 
 func ownedBy(obj metav1.Object, kind string) bool {
 	for _, ref := range obj.GetOwnerReferences() {
@@ -332,7 +329,7 @@ func ownedBy(obj metav1.Object, kind string) bool {
 // Namespaces implements clusterview.View.
 func (v *View) Namespaces() []string {
 	var out []string
-	eachCached(v, "", func(ns *corev1.Namespace) { out = append(out, ns.Name) })
+	eachCached(v, reflect.TypeFor[*corev1.Namespace](), "", func(ns *corev1.Namespace) { out = append(out, ns.Name) })
 	slices.Sort(out)
 	return out
 }
@@ -429,7 +426,7 @@ func serviceOfHost(host string) (name, namespace string, ok bool) {
 
 // serviceExists looks one Service up by key.
 func (v *View) serviceExists(namespace, name string) bool {
-	if store := v.stores[reflect.TypeOf(&corev1.Service{})]; store != nil {
+	if store := v.stores[reflect.TypeFor[*corev1.Service]()]; store != nil {
 		_, exists, err := store.GetByKey(namespace + "/" + name)
 		if err == nil {
 			return exists
@@ -444,7 +441,7 @@ func (v *View) PeerAuthentications(namespace string) []clusterview.PeerAuthentic
 		return nil
 	}
 	var out []clusterview.PeerAuthentication
-	eachCached(v, namespace, func(pa *securityv1.PeerAuthentication) {
+	eachCached(v, reflect.TypeFor[*securityv1.PeerAuthentication](), namespace, func(pa *securityv1.PeerAuthentication) {
 		out = append(out, clusterview.PeerAuthenticationOf(pa))
 	})
 	slices.SortFunc(out, func(a, b clusterview.PeerAuthentication) int { return strings.Compare(a.Name, b.Name) })

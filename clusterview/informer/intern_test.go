@@ -96,3 +96,20 @@ func TestTransformSharesPodLabels(t *testing.T) {
 }
 
 func unsafeStringData(s string) *byte { return unsafe.StringData(s) }
+
+// TestWorkloadStubDeepCopy: a copy keeps the template labels and shares
+// nothing with the original.
+func TestWorkloadStubDeepCopy(t *testing.T) {
+	stub := newWorkloadStub(&metav1.ObjectMeta{Namespace: "prod", Name: "ratings", ResourceVersion: "7"}, map[string]string{"app": "ratings"})
+	copied, ok := stub.DeepCopyObject().(*workloadStub)
+	if !ok {
+		t.Fatalf("DeepCopyObject returned %T", stub.DeepCopyObject())
+	}
+	if !reflect.DeepEqual(stub, copied) {
+		t.Errorf("copy = %+v, want %+v", copied, stub)
+	}
+	copied.TemplateLabels["app"] = "changed"
+	if stub.TemplateLabels["app"] != "ratings" {
+		t.Errorf("the copy shares its labels with the original")
+	}
+}

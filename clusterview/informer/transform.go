@@ -52,42 +52,28 @@ func (t *trimmer) transform(obj any) (any, error) {
 			DeletionTimestamp: o.DeletionTimestamp,
 		}
 	case *appsv1.Deployment:
-		o.Spec = appsv1.DeploymentSpec{Template: t.templateLabels(o.Spec.Template)}
-		o.Status = appsv1.DeploymentStatus{}
-		o.Annotations = nil
+		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
 	case *appsv1.StatefulSet:
-		o.Spec = appsv1.StatefulSetSpec{Template: t.templateLabels(o.Spec.Template)}
-		o.Status = appsv1.StatefulSetStatus{}
-		o.Annotations = nil
+		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
 	case *appsv1.DaemonSet:
-		o.Spec = appsv1.DaemonSetSpec{Template: t.templateLabels(o.Spec.Template)}
-		o.Status = appsv1.DaemonSetStatus{}
-		o.Annotations = nil
+		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
 	case *appsv1.ReplicaSet:
 		// A Deployment's ReplicaSets (the current one and its revision
 		// history) repeat its template and are never read: in a real
-		// cluster they outnumber Deployments up to ten to one. Only a
-		// stub is stored; the view reads ReplicaSets of their own type.
+		// cluster they outnumber Deployments up to ten to one. They get a
+		// bare stub, which the view skips.
 		if ownedBy(o, "Deployment") {
 			return ownedStub(o), nil
 		}
-		o.Spec = appsv1.ReplicaSetSpec{Template: t.templateLabels(o.Spec.Template)}
-		o.Status = appsv1.ReplicaSetStatus{}
-		o.Annotations = nil
+		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
 	case *batchv1.Job:
 		// A CronJob's Jobs repeat its template, likewise.
 		if ownedBy(o, "CronJob") {
 			return ownedStub(o), nil
 		}
-		o.Spec = batchv1.JobSpec{Template: t.templateLabels(o.Spec.Template)}
-		o.Status = batchv1.JobStatus{}
-		o.Annotations = nil
+		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
 	case *batchv1.CronJob:
-		o.Spec = batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{
-			Spec: batchv1.JobSpec{Template: t.templateLabels(o.Spec.JobTemplate.Spec.Template)},
-		}}
-		o.Status = batchv1.CronJobStatus{}
-		o.Annotations = nil
+		return newWorkloadStub(o, t.labels.intern(o.Spec.JobTemplate.Spec.Template.Labels)), nil
 	case *networkingv1.Sidecar:
 		// The view reads a cached Sidecar's identity, creation time,
 		// resourceVersion and workloadSelector; listeners, policies and
@@ -103,9 +89,8 @@ func (t *trimmer) transform(obj any) (any, error) {
 		proto.Reset(&o.Status)
 		o.Annotations = nil
 	case *corev1.Service:
-		o.Spec = corev1.ServiceSpec{}
-		o.Status = corev1.ServiceStatus{}
-		o.Annotations = nil
+		// HostExists only asks whether a Service of that name exists.
+		return ownedStub(o), nil
 	case *corev1.Namespace:
 		o.Spec = corev1.NamespaceSpec{}
 		o.Status = corev1.NamespaceStatus{}
@@ -114,19 +99,16 @@ func (t *trimmer) transform(obj any) (any, error) {
 	return obj, nil
 }
 
-// ownedStub stands in the cache for an object whose owner already
-// represents it: namespace, name and resourceVersion (what the informer's
-// store needs), in a fifth of the memory.
+// ownedStub stands in the cache for an object of which only the existence
+// matters (a Service) or nothing at all (a ReplicaSet or Job whose owner
+// stands for it): namespace, name and resourceVersion, what the informer's
+// store needs.
 func ownedStub(obj metav1.Object) *metav1.PartialObjectMetadata {
 	return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
 		Namespace:       obj.GetNamespace(),
 		Name:            obj.GetName(),
 		ResourceVersion: obj.GetResourceVersion(),
 	}}
-}
-
-func (t *trimmer) templateLabels(tmpl corev1.PodTemplateSpec) corev1.PodTemplateSpec {
-	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: t.labels.intern(tmpl.Labels)}}
 }
 
 func ownAnnotations(in map[string]string) map[string]string {

@@ -61,6 +61,15 @@ func trLabelsOnly() corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "ratings", "version": "v1"}}}
 }
 
+// trStub is what a workload controller with trFullTemplate becomes: its
+// identity and the template's labels.
+func trStub(name string) *workloadStub {
+	return &workloadStub{
+		PartialObjectMetadata: metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: name, ResourceVersion: "42"}},
+		TemplateLabels:        trLabelsOnly().Labels,
+	}
+}
+
 func trSelector() *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchLabels: map[string]string{"app": "ratings"}}
 }
@@ -137,7 +146,7 @@ func TestTransform(t *testing.T) {
 				Spec:       appsv1.DeploymentSpec{Replicas: trPtr[int32](3), Selector: trSelector(), Template: trFullTemplate()},
 				Status:     appsv1.DeploymentStatus{Replicas: 3, ReadyReplicas: 2},
 			},
-			want: &appsv1.Deployment{ObjectMeta: trStripped("ratings"), Spec: appsv1.DeploymentSpec{Template: trLabelsOnly()}},
+			want: trStub("ratings"),
 		},
 		{
 			name: "StatefulSet",
@@ -146,7 +155,7 @@ func TestTransform(t *testing.T) {
 				Spec:       appsv1.StatefulSetSpec{Replicas: trPtr[int32](1), Selector: trSelector(), ServiceName: "db", Template: trFullTemplate()},
 				Status:     appsv1.StatefulSetStatus{Replicas: 1},
 			},
-			want: &appsv1.StatefulSet{ObjectMeta: trStripped("db"), Spec: appsv1.StatefulSetSpec{Template: trLabelsOnly()}},
+			want: trStub("db"),
 		},
 		{
 			name: "DaemonSet",
@@ -155,7 +164,7 @@ func TestTransform(t *testing.T) {
 				Spec:       appsv1.DaemonSetSpec{Selector: trSelector(), Template: trFullTemplate()},
 				Status:     appsv1.DaemonSetStatus{NumberReady: 5},
 			},
-			want: &appsv1.DaemonSet{ObjectMeta: trStripped("agent"), Spec: appsv1.DaemonSetSpec{Template: trLabelsOnly()}},
+			want: trStub("agent"),
 		},
 		{
 			name: "ReplicaSet",
@@ -164,7 +173,7 @@ func TestTransform(t *testing.T) {
 				Spec:       appsv1.ReplicaSetSpec{Replicas: trPtr[int32](2), Selector: trSelector(), Template: trFullTemplate()},
 				Status:     appsv1.ReplicaSetStatus{Replicas: 2},
 			},
-			want: &appsv1.ReplicaSet{ObjectMeta: trStripped("ratings-7c9f"), Spec: appsv1.ReplicaSetSpec{Template: trLabelsOnly()}},
+			want: trStub("ratings-7c9f"),
 		},
 		{
 			name: "Job",
@@ -173,7 +182,7 @@ func TestTransform(t *testing.T) {
 				Spec:       batchv1.JobSpec{Parallelism: trPtr[int32](2), BackoffLimit: trPtr[int32](4), Template: trFullTemplate()},
 				Status:     batchv1.JobStatus{Succeeded: 1},
 			},
-			want: &batchv1.Job{ObjectMeta: trStripped("migrate"), Spec: batchv1.JobSpec{Template: trLabelsOnly()}},
+			want: trStub("migrate"),
 		},
 		{
 			name: "CronJob keeps the job template's pod template labels",
@@ -189,18 +198,16 @@ func TestTransform(t *testing.T) {
 				},
 				Status: batchv1.CronJobStatus{LastScheduleTime: &metav1.Time{}},
 			},
-			want: &batchv1.CronJob{ObjectMeta: trStripped("nightly"), Spec: batchv1.CronJobSpec{
-				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: trLabelsOnly()}},
-			}},
+			want: trStub("nightly"),
 		},
 		{
-			name: "Service loses spec and status",
+			name: "Service keeps only its identity",
 			in: &corev1.Service{
 				ObjectMeta: trMeta("ratings"),
 				Spec:       corev1.ServiceSpec{ClusterIP: "10.0.0.1", Ports: []corev1.ServicePort{{Port: 80}}, Selector: map[string]string{"app": "ratings"}},
 				Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "1.2.3.4"}}}},
 			},
-			want: &corev1.Service{ObjectMeta: trStripped("ratings")},
+			want: &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "ratings", ResourceVersion: "42"}},
 		},
 		{
 			name: "Namespace loses spec and status",
@@ -277,12 +284,12 @@ func TestTransformStubsOwnedReplicaSetsAndJobs(t *testing.T) {
 		{
 			name: "bare ReplicaSet",
 			in:   &appsv1.ReplicaSet{ObjectMeta: trMeta("bare"), Spec: appsv1.ReplicaSetSpec{Template: trFullTemplate()}},
-			out:  &appsv1.ReplicaSet{ObjectMeta: trStripped("bare"), Spec: appsv1.ReplicaSetSpec{Template: trLabelsOnly()}},
+			out:  trStub("bare"),
 		},
 		{
 			name: "bare Job",
 			in:   &batchv1.Job{ObjectMeta: trMeta("migrate"), Spec: batchv1.JobSpec{Template: trFullTemplate()}},
-			out:  &batchv1.Job{ObjectMeta: trStripped("migrate"), Spec: batchv1.JobSpec{Template: trLabelsOnly()}},
+			out:  trStub("migrate"),
 		},
 	}
 	for _, tc := range cases {
