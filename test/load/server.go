@@ -211,6 +211,17 @@ func (s *ServerProcess) HeapProfile(path string) error {
 	return s.fetchProfile(path, "heap?gc=1", 0)
 }
 
+// LiveHeap forces a garbage collection in the server (the heap profile
+// endpoint with gc=1 runs one) and returns the heap allocated right after
+// it: the live heap.
+func (s *ServerProcess) LiveHeap() (int64, error) {
+	if err := s.fetchProfile(os.DevNull, "heap?gc=1", 0); err != nil {
+		return 0, err
+	}
+	m, err := s.Memory()
+	return m.HeapAlloc, err
+}
+
 func (s *ServerProcess) fetchProfile(path, query string, d time.Duration) error {
 	c := &http.Client{Timeout: d + 30*time.Second}
 	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/%s", s.PprofAddr, query))
