@@ -59,6 +59,80 @@ func Ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/float6
 // ends) and returns the figures. Requests in flight when the time is up
 // are completed and counted.
 func Run(ctx context.Context, target Target, concurrency int, duration time.Duration) Result {
+	var m measurement
+	m.add(drive(ctx, target, concurrency, duration))
+	return m.result(concurrency)
+}
+
+// RunInterleaved measures a and b in turns, rounds times each for
+// duration/rounds, and returns each one's figures over all its turns. A
+// machine whose background load drifts (a shared two-core machine, the API
+// server next to the webhook) then weighs on both alike, which one long
+// run of a followed by one of b does not.
+func RunInterleaved(ctx context.Context, a, b Target, concurrency int, duration time.Duration, rounds int) (Result, Result) {
+	if rounds < 1 {
+		rounds = 1
+	}
+	turn := duration / time.Duration(rounds)
+	var ma, mb measurement
+	for range rounds {
+		ma.add(drive(ctx, a, concurrency, turn))
+		mb.add(drive(ctx, b, concurrency, turn))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return ma.result(concurrency), mb.result(concurrency)
+}
+
+// measurement accumulates the turns of one target.
+type measurement struct {
+	samples  []time.Duration
+	errors   int64
+	firstErr string
+	elapsed  time.Duration
+}
+
+func (m *measurement) add(t turn) {
+	m.samples = append(m.samples, t.samples...)
+	m.errors += t.errors
+	if m.firstErr == "" {
+		m.firstErr = t.firstErr
+	}
+	m.elapsed += t.elapsed
+}
+
+func (m *measurement) result(concurrency int) Result {
+	all := m.samples
+	r := Result{Concurrency: max(concurrency, 1), Elapsed: m.elapsed, Requests: int64(len(all)), Errors: m.errors, FirstError: m.firstErr}
+	if len(all) == 0 {
+		return r
+	}
+	slices.Sort(all)
+	var sum time.Duration
+	for _, d := range all {
+		sum += d
+	}
+	r.RPS = float64(len(all)) / m.elapsed.Seconds()
+	r.Mean = sum / time.Duration(len(all))
+	r.P50 = Percentile(all, 50)
+	r.P90 = Percentile(all, 90)
+	r.P99 = Percentile(all, 99)
+	r.P999 = Percentile(all, 99.9)
+	r.Max = all[len(all)-1]
+	return r
+}
+
+// turn is one uninterrupted stretch of load on a target.
+type turn struct {
+	samples  []time.Duration
+	errors   int64
+	firstErr string
+	elapsed  time.Duration
+}
+
+// drive runs concurrency workers against target for duration.
+func drive(ctx context.Context, target Target, concurrency int, duration time.Duration) turn {
 	if concurrency < 1 {
 		concurrency = 1
 	}
@@ -95,32 +169,14 @@ func Run(ctx context.Context, target Target, concurrency int, duration time.Dura
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-
-	var all []time.Duration
-	for _, s := range samples {
-		all = append(all, s...)
-	}
-	r := Result{Concurrency: concurrency, Elapsed: elapsed, Requests: int64(len(all)), Errors: errCount.Load()}
+	t := turn{elapsed: time.Since(start), errors: errCount.Load()}
 	if p := firstErr.Load(); p != nil {
-		r.FirstError = *p
+		t.firstErr = *p
 	}
-	if len(all) == 0 {
-		return r
+	for _, s := range samples {
+		t.samples = append(t.samples, s...)
 	}
-	slices.Sort(all)
-	var sum time.Duration
-	for _, d := range all {
-		sum += d
-	}
-	r.RPS = float64(len(all)) / elapsed.Seconds()
-	r.Mean = sum / time.Duration(len(all))
-	r.P50 = Percentile(all, 50)
-	r.P90 = Percentile(all, 90)
-	r.P99 = Percentile(all, 99)
-	r.P999 = Percentile(all, 99.9)
-	r.Max = all[len(all)-1]
-	return r
+	return t
 }
 
 // Percentile returns the p-th percentile (0 < p <= 100) of sorted samples by

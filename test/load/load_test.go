@@ -3,6 +3,8 @@ package load
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -39,5 +41,38 @@ func TestTemplate(t *testing.T) {
 	tpl := NewTemplate([]byte(`{"uid":"X-@U@","name":"n-@N@","u":"@U@"}`), "@N@", "@U@")
 	if got := string(tpl.Fill("a", "42")); got != `{"uid":"X-42","name":"n-a","u":"42"}` {
 		t.Fatal(got)
+	}
+}
+
+// TestRunInterleaved: the two targets take turns, each for its share of
+// the duration, and each result counts only its own requests.
+func TestRunInterleaved(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	target := func(name string, fail bool) Target {
+		return TargetFunc(func(context.Context, int64) error {
+			mu.Lock()
+			if len(order) == 0 || order[len(order)-1] != name {
+				order = append(order, name)
+			}
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			if fail {
+				return errors.New(name + " failed")
+			}
+			return nil
+		})
+	}
+	a, b := RunInterleaved(context.Background(), target("a", false), target("b", true), 2, 400*time.Millisecond, 4)
+	if want := []string{"a", "b", "a", "b", "a", "b", "a", "b"}; !slices.Equal(order, want) {
+		t.Errorf("turns = %v, want %v", order, want)
+	}
+	if a.Errors != 0 || b.Errors != b.Requests || b.FirstError != "b failed" {
+		t.Errorf("errors: a %d of %d, b %d of %d (%q)", a.Errors, a.Requests, b.Errors, b.Requests, b.FirstError)
+	}
+	for name, r := range map[string]Result{"a": a, "b": b} {
+		if r.Elapsed < 350*time.Millisecond || r.Elapsed > 600*time.Millisecond || r.Requests < 100 {
+			t.Errorf("%s: %d requests in %s, want about 400ms of load", name, r.Requests, r.Elapsed)
+		}
 	}
 }

@@ -54,6 +54,7 @@ type options struct {
 	stateDir    string
 	workers     int
 	profileDir  string
+	rounds      int
 	serverEnv   []string
 }
 
@@ -109,7 +110,8 @@ func main() {
 	var o options
 	var stateFlag, concFlag, scenarioFlag string
 	flag.StringVar(&stateFlag, "state", "small", "small, large or both")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement (floor and scenario each)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement (floor and scenario each, in --rounds alternating turns)")
+	flag.IntVar(&o.rounds, "rounds", 5, "turns the floor and the scenario take in alternation within each measurement")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per scenario before its first measurement")
 	flag.StringVar(&concFlag, "concurrency", "1,8,64", "comma-separated concurrencies")
 	flag.StringVar(&scenarioFlag, "scenarios", "sidecar-admitted,sidecar-admitted-unconfirmed,sidecar-denied,pod-annotated,confirm-read", "comma-separated scenarios (sidecar-admitted-unconfirmed: the same requests to the validator without the confirming read; confirm-read: the validator's direct List from the API server alone, no webhook)")
@@ -340,20 +342,19 @@ func runState(ctx context.Context, o options, st load.State) (StateReport, error
 		}
 		for _, c := range o.concurrency {
 			run := Run{State: st.Name, Scenario: sc.Name, Concurrency: c}
-			run.Floor = load.Run(ctx, floor, c, o.duration)
 			profiled := make(chan struct{})
 			if o.profileDir != "" {
 				go func() {
 					defer close(profiled)
 					name := fmt.Sprintf("%s-%s-c%d.pprof", st.Name, sc.Name, c)
-					if err := srv.Profile(filepath.Join(o.profileDir, name), o.duration-time.Second); err != nil {
+					if err := srv.Profile(filepath.Join(o.profileDir, name), 2*o.duration-time.Second); err != nil {
 						logf("[%s] profile %s: %v", st.Name, name, err)
 					}
 				}()
 			} else {
 				close(profiled)
 			}
-			run.Result = load.Run(ctx, real, c, o.duration)
+			run.Floor, run.Result = load.RunInterleaved(ctx, floor, real, c, o.duration, o.rounds)
 			<-profiled
 			if err := ctx.Err(); err != nil {
 				return sr, err
