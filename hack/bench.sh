@@ -123,7 +123,7 @@ gobench_table() {
     echo
     echo "### Load benchmark"
     echo
-    echo "Each row: the scenario and, measured just before it in the same run, the floor (\`/bench/floor\`: the review decoded, \"allowed\" answered) with the same request bodies. HTTP/2 over one kept-alive TLS connection; latency is per request, percentiles are exact."
+    echo "Each row: the scenario and the floor (\`/bench/floor\`: the review decoded, \"allowed\" answered) with the same request bodies, measured in alternation (five turns each, so that background load weighs on both alike). HTTP/2 over one kept-alive TLS connection; latency is per request, percentiles are exact."
     echo
     cat "$work/load.md"
   fi
