@@ -22,7 +22,7 @@ type countingCluster struct {
 
 func (c *countingCluster) View(context.Context) (clusterview.View, error) { return c.cached, nil }
 
-func (c *countingCluster) Confirm(context.Context, string) (clusterview.View, error) {
+func (c *countingCluster) Confirm(context.Context, clusterview.View, string) (clusterview.View, error) {
 	c.confirms++
 	return c.live, nil
 }

@@ -26,7 +26,7 @@ import (
 type memCluster struct{ view clusterview.View }
 
 func (c memCluster) View(context.Context) (clusterview.View, error) { return c.view, nil }
-func (c memCluster) Confirm(context.Context, string) (clusterview.View, error) {
+func (c memCluster) Confirm(context.Context, clusterview.View, string) (clusterview.View, error) {
 	return c.view, nil
 }
 

@@ -35,10 +35,10 @@ type Cluster interface {
 	// View returns the current cached view, or an error while it cannot be
 	// trusted (before the caches have synced).
 	View(ctx context.Context) (clusterview.View, error)
-	// Confirm returns a view whose Sidecars in namespace were read directly
-	// from the API server, bypassing the cache, to close the window in which
-	// two replicas admit two conflicting Sidecars.
-	Confirm(ctx context.Context, namespace string) (clusterview.View, error)
+	// Confirm returns view with namespace's Sidecars as the API server has
+	// them now, read directly, bypassing the cache, to close the window in
+	// which two replicas admit two conflicting Sidecars.
+	Confirm(ctx context.Context, view clusterview.View, namespace string) (clusterview.View, error)
 }
 
 // SidecarValidator answers /validate/sidecars.
@@ -101,7 +101,7 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		// cancels in-flight requests, yet it still finishes answering them,
 		// and those answers should be confirmed like any other.
 		confirmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ConfirmTimeout)
-		live, err := v.Cluster.Confirm(confirmCtx, obj.Namespace)
+		confirmed, err := v.Cluster.Confirm(confirmCtx, view, obj.Namespace)
 		cancel()
 		if err != nil {
 			// The API server is slow or unreachable from here: decide from
@@ -109,7 +109,7 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 			// answers, and all there is when it does not) and say so.
 			confirmErr = err
 		} else {
-			decideFrom = confirmedSidecars{View: view, namespace: obj.Namespace, live: live}
+			decideFrom = confirmed
 		}
 	}
 	// The final decision and recording it as pending happen under the
@@ -137,21 +137,6 @@ func answer(req admission.Request, result validation.Result) admission.Response 
 		return denyInvalid(requestName(req), result.Errors, result.Warnings)
 	}
 	return admission.Allowed("").WithWarnings(limitWarnings(result.Warnings)...)
-}
-
-// confirmedSidecars answers Sidecars in namespace from the confirming read
-// and everything else from the request's view of the cache.
-type confirmedSidecars struct {
-	clusterview.View
-	namespace string
-	live      clusterview.View
-}
-
-func (c confirmedSidecars) Sidecars(namespace string) []clusterview.SidecarRef {
-	if namespace == c.namespace {
-		return c.live.Sidecars(namespace)
-	}
-	return c.View.Sidecars(namespace)
 }
 
 // selectorChanges reports whether admitting req could create a conflict that

@@ -97,11 +97,10 @@ type View struct {
 	synced        atomic.Bool
 	informersDone atomic.Bool
 
-	// stores are the informers' own stores by object type, when the cache
-	// exposes them: reading a store by namespace hands out the cached
-	// objects themselves, where a List through the cache first copies
-	// every object into a fresh list. A type without one is read through
-	// List.
+	// stores are the informers' own stores by the type each watches:
+	// reading a store by namespace hands out the cached objects themselves,
+	// where a List through the cache first copies every object into a fresh
+	// list (and could not hold the stubs Transform stores).
 	stores map[reflect.Type]toolscache.Indexer
 	// meshRoot is rootNamespace from Istio's mesh config, kept current by
 	// an event handler so that a request never parses YAML.
@@ -131,6 +130,7 @@ func (v *View) Register(ctx context.Context) error {
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}
 		if _, ok := obj.(*corev1.ConfigMap); ok {
+			// Only the mesh config is read, through this handler.
 			if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 				AddFunc:    func(obj any) { v.meshConfigChanged(obj, false) },
 				UpdateFunc: func(_, obj any) { v.meshConfigChanged(obj, false) },
@@ -138,9 +138,7 @@ func (v *View) Register(ctx context.Context) error {
 			}); err != nil {
 				return fmt.Errorf("following Istio's mesh config: %w", err)
 			}
-		}
-		if _, ok := obj.(*corev1.ConfigMap); ok {
-			continue // read through the event handler above
+			continue
 		}
 		store := indexerOf(inf)
 		if store == nil {
@@ -183,16 +181,16 @@ func indexerOf(inf cache.Informer) toolscache.Indexer {
 	}
 	store := withStore.GetIndexer()
 	if _, err := store.ByIndex(toolscache.NamespaceIndex, ""); err != nil {
-		return nil // no namespace index: List is the way
+		return nil // no namespace index: the view cannot read it
 	}
 	return store
 }
 
 // eachCached calls fn with every object of type T in namespace ("" for all
 // namespaces) in the store of the informer watching the watched type, in no
-// particular order. Objects are read in place
-// from the informer's store, without the copies a List through the cache
-// makes: they are the cache's own and must not be modified. Objects of
+// particular order. Objects are read in place, without the copies a List
+// through the cache makes: they are the cache's own and must not be
+// modified. Objects of
 // another type in the same store (the bare stubs Transform stores for owned
 // ReplicaSets and Jobs) are skipped.
 func eachCached[T client.Object](v *View, watched reflect.Type, namespace string, fn func(T)) {
@@ -424,15 +422,15 @@ func serviceOfHost(host string) (name, namespace string, ok bool) {
 	return name, namespace, true
 }
 
-// serviceExists looks one Service up by key.
+// serviceExists looks one Service up by key in the informer's store (which
+// holds stubs: a Get through the cache could not read them).
 func (v *View) serviceExists(namespace, name string) bool {
-	if store := v.stores[reflect.TypeFor[*corev1.Service]()]; store != nil {
-		_, exists, err := store.GetByKey(namespace + "/" + name)
-		if err == nil {
-			return exists
-		}
+	store := v.stores[reflect.TypeFor[*corev1.Service]()]
+	if store == nil {
+		return false // Register refuses to run without every store
 	}
-	return v.cache.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, &corev1.Service{}) == nil
+	_, exists, err := store.GetByKey(namespace + "/" + name)
+	return err == nil && exists
 }
 
 // PeerAuthentications implements clusterview.View.

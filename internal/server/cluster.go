@@ -24,14 +24,14 @@ func (c *liveCluster) View(context.Context) (clusterview.View, error) {
 	return c.view, nil
 }
 
-func (c *liveCluster) Confirm(ctx context.Context, namespace string) (clusterview.View, error) {
+func (c *liveCluster) Confirm(ctx context.Context, view clusterview.View, namespace string) (clusterview.View, error) {
 	if err := c.view.Ready(); err != nil {
 		return nil, err
 	}
 	if !c.confirm {
-		return c.view, nil
+		return view, nil
 	}
-	return informer.WithLiveSidecars(ctx, c.view, c.reader, namespace)
+	return informer.WithLiveSidecars(ctx, view, c.reader, namespace)
 }
 
 // syncWaiter marks the view ready once the caches have synced. It runs on
