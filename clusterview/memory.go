@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +48,10 @@ type Memory struct {
 	serviceEntries map[string]memoryServiceEntry
 	// peerAuthentications maps namespace, then name, to the policy.
 	peerAuthentications map[string]map[string]PeerAuthentication
+	// webhookConfigurations maps a name to a MutatingWebhookConfiguration.
+	webhookConfigurations map[string]*admissionregistrationv1.MutatingWebhookConfiguration
+	// injectors is computed from webhookConfigurations on first use.
+	injectors *mesh.Injectors
 }
 
 type memoryService struct {
@@ -71,6 +77,8 @@ func NewMemory(rootNamespace string) *Memory {
 		services:            map[string]memoryService{},
 		serviceEntries:      map[string]memoryServiceEntry{},
 		peerAuthentications: map[string]map[string]PeerAuthentication{},
+
+		webhookConfigurations: map[string]*admissionregistrationv1.MutatingWebhookConfiguration{},
 	}
 }
 
@@ -136,31 +144,43 @@ func (m *Memory) DeleteSidecar(namespace, name string) {
 	delete(m.sidecars[namespace], name)
 }
 
-// AddPod records a Pod as a workload selected by its own labels.
+// AddPod records a Pod that exists in the cluster, selected by its own
+// labels.
 func (m *Memory) AddPod(pod *corev1.Pod) {
-	m.addWorkload("Pod", pod.ObjectMeta, pod.Labels)
+	m.addWorkload(KindPod, pod.ObjectMeta, pod.ObjectMeta, pod.Spec.HostNetwork)
+}
+
+// AddPodManifest records a Pod read from a manifest: not created yet, so
+// Istio's injector has not seen it (Workload.Manifest).
+func (m *Memory) AddPodManifest(pod *corev1.Pod) {
+	m.addWorkload(KindPod, pod.ObjectMeta, pod.ObjectMeta, pod.Spec.HostNetwork)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := m.workloads[pod.Namespace][KindPod+"/"+pod.Name]
+	w.Manifest = true
+	m.workloads[pod.Namespace][KindPod+"/"+pod.Name] = w
 }
 
 // AddWorkloadEntry records a WorkloadEntry, selected by its spec.labels (the
 // labels a Sidecar's workloadSelector matches for a VM).
 func (m *Memory) AddWorkloadEntry(we *networkingv1.WorkloadEntry) {
-	m.addWorkload("WorkloadEntry", we.ObjectMeta, we.Spec.GetLabels())
+	m.addWorkload(KindWorkloadEntry, we.ObjectMeta, metav1.ObjectMeta{Labels: we.Spec.GetLabels()}, false)
 }
 
 // AddDeployment records a Deployment's pod template, so a conflict is found
 // before any of its pods exists.
 func (m *Memory) AddDeployment(d *appsv1.Deployment) {
-	m.addWorkload("Deployment", d.ObjectMeta, d.Spec.Template.Labels)
+	m.addTemplate("Deployment", d.ObjectMeta, d.Spec.Template)
 }
 
 // AddStatefulSet records a StatefulSet's pod template.
 func (m *Memory) AddStatefulSet(s *appsv1.StatefulSet) {
-	m.addWorkload("StatefulSet", s.ObjectMeta, s.Spec.Template.Labels)
+	m.addTemplate("StatefulSet", s.ObjectMeta, s.Spec.Template)
 }
 
 // AddDaemonSet records a DaemonSet's pod template.
 func (m *Memory) AddDaemonSet(d *appsv1.DaemonSet) {
-	m.addWorkload("DaemonSet", d.ObjectMeta, d.Spec.Template.Labels)
+	m.addTemplate("DaemonSet", d.ObjectMeta, d.Spec.Template)
 }
 
 // AddReplicaSet records a ReplicaSet's pod template, unless a Deployment owns
@@ -169,7 +189,7 @@ func (m *Memory) AddReplicaSet(rs *appsv1.ReplicaSet) {
 	if memoryOwnedBy(rs.ObjectMeta, "Deployment") {
 		return
 	}
-	m.addWorkload("ReplicaSet", rs.ObjectMeta, rs.Spec.Template.Labels)
+	m.addTemplate("ReplicaSet", rs.ObjectMeta, rs.Spec.Template)
 }
 
 // AddJob records a Job's pod template, unless a CronJob owns it: the CronJob
@@ -178,12 +198,21 @@ func (m *Memory) AddJob(j *batchv1.Job) {
 	if memoryOwnedBy(j.ObjectMeta, "CronJob") {
 		return
 	}
-	m.addWorkload("Job", j.ObjectMeta, j.Spec.Template.Labels)
+	m.addTemplate("Job", j.ObjectMeta, j.Spec.Template)
 }
 
 // AddCronJob records the pod template of a CronJob's job template.
 func (m *Memory) AddCronJob(cj *batchv1.CronJob) {
-	m.addWorkload("CronJob", cj.ObjectMeta, cj.Spec.JobTemplate.Spec.Template.Labels)
+	m.addTemplate("CronJob", cj.ObjectMeta, cj.Spec.JobTemplate.Spec.Template)
+}
+
+// AddMutatingWebhookConfiguration records a MutatingWebhookConfiguration;
+// Istio's injector configurations among them decide which pods get a proxy.
+func (m *Memory) AddMutatingWebhookConfiguration(cfg *admissionregistrationv1.MutatingWebhookConfiguration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.webhookConfigurations[cfg.Name] = cfg.DeepCopy()
+	m.injectors = nil
 }
 
 func memoryOwnedBy(meta metav1.ObjectMeta, kind string) bool {
@@ -195,12 +224,21 @@ func memoryOwnedBy(meta metav1.ObjectMeta, kind string) bool {
 	return false
 }
 
-func (m *Memory) addWorkload(kind string, meta metav1.ObjectMeta, labels map[string]string) {
+func (m *Memory) addTemplate(kind string, meta metav1.ObjectMeta, template corev1.PodTemplateSpec) {
+	m.addWorkload(kind, meta, template.ObjectMeta, template.Spec.HostNetwork)
+}
+
+// addWorkload records a workload named by meta, selected and judged by the
+// labels and annotations of selected (the object's own, or its pod
+// template's).
+func (m *Memory) addWorkload(kind string, meta, selected metav1.ObjectMeta, hostNetwork bool) {
 	w := Workload{
-		Kind:      kind,
-		Namespace: meta.Namespace,
-		Name:      meta.Name,
-		Labels:    maps.Clone(labels),
+		Kind:        kind,
+		Namespace:   meta.Namespace,
+		Name:        meta.Name,
+		Labels:      maps.Clone(selected.Labels),
+		Annotations: KeepAnnotations(selected.Annotations),
+		HostNetwork: hostNetwork,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -381,6 +419,21 @@ func (m *Memory) PeerAuthentications(namespace string) []PeerAuthentication {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out
+}
+
+// Injectors implements View.
+func (m *Memory) Injectors() mesh.Injectors {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.injectors == nil {
+		configs := make([]*admissionregistrationv1.MutatingWebhookConfiguration, 0, len(m.webhookConfigurations))
+		for _, name := range slices.Sorted(maps.Keys(m.webhookConfigurations)) {
+			configs = append(configs, m.webhookConfigurations[name])
+		}
+		inj := mesh.InjectorsFrom(configs)
+		m.injectors = &inj
+	}
+	return *m.injectors
 }
 
 var _ View = (*Memory)(nil)

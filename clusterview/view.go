@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 )
 
 // SidecarRef is what the cross-object rules need to know about an existing
@@ -39,6 +41,90 @@ type Workload struct {
 	Namespace string
 	Name      string
 	Labels    map[string]string
+	// Annotations are the pod's (or pod template's) annotations that decide
+	// whether it runs a proxy (mesh.ProxyAnnotation) and this project's own;
+	// the rest is not kept.
+	Annotations map[string]string
+	// HostNetwork is the pod's (or template's) spec.hostNetwork, when known:
+	// the server caches pods as metadata only and leaves it false for them.
+	HostNetwork bool
+	// Manifest marks a Pod read from a file, not yet created: it is judged
+	// like a template, before Istio's injector has seen it.
+	Manifest bool
+}
+
+// ProxyOf decides whether a workload runs an Istio proxy, and which kind,
+// against the view's injectors and the labels of its namespace. A
+// WorkloadEntry stands for a VM or remote workload whose proxy istiod
+// configures as a sidecar; a controller's template is judged as the pods it
+// will create; a Pod as the pod it is.
+func ProxyOf(view View, w Workload) mesh.Proxy {
+	if w.Kind == KindWorkloadEntry {
+		return mesh.Proxy{Kind: mesh.SidecarProxy, Reason: "a WorkloadEntry's proxy is a sidecar"}
+	}
+	mw := mesh.Workload{
+		Namespace:   w.Namespace,
+		Labels:      w.Labels,
+		Annotations: w.Annotations,
+		HostNetwork: w.HostNetwork,
+		Stage:       mesh.StageTemplate,
+	}
+	if w.Kind == KindPod && !w.Manifest {
+		mw.Stage = mesh.StageRunning
+		mw.RecordedKind = RecordedKind(w.Annotations)
+	}
+	return mesh.ProxyOf(view.Injectors(), view.NamespaceLabels(w.Namespace), mw)
+}
+
+// Kinds of Workload that are not workload controllers.
+const (
+	KindPod           = "Pod"
+	KindWorkloadEntry = "WorkloadEntry"
+)
+
+// RecordedKind reads back the proxy kind this project recorded on a pod: the
+// scope annotation is present only on pods judged to run a proxy, and says
+// "gateway" on gateways. NoProxy when absent.
+func RecordedKind(annotations map[string]string) mesh.ProxyKind {
+	scope, ok := annotations[AnnotationSidecarScope]
+	switch {
+	case !ok:
+		return mesh.NoProxy
+	case scope == string(mesh.GatewayProxy):
+		return mesh.GatewayProxy
+	}
+	return mesh.SidecarProxy
+}
+
+// The annotations this project writes on pods (resolve.AnnotationsFor writes
+// them; the cluster view reads them back).
+const (
+	// OwnAnnotationPrefix marks every annotation this project owns.
+	OwnAnnotationPrefix = "sidecar-webhook.io/"
+	// AnnotationSidecarScope is workload, namespace, mesh, none or gateway,
+	// present only on pods that run a proxy.
+	AnnotationSidecarScope = OwnAnnotationPrefix + "sidecar-scope"
+)
+
+// KeepAnnotations returns the annotations a Workload keeps: those that decide
+// whether it runs a proxy, and this project's own. Nil when none.
+func KeepAnnotations(in map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range in {
+		if !mesh.ProxyAnnotation(k) && !strings.HasPrefix(k, OwnAnnotationPrefix) {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		if k == mesh.AnnotationStatus {
+			// Only its presence matters; its JSON would cost every pod
+			// hundreds of bytes in the cache.
+			v = ""
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // SortWorkloads orders workloads by kind, then namespace and name: the order
@@ -90,4 +176,7 @@ type View interface {
 	HostExists(namespace, host, fromNamespace string) bool
 	// PeerAuthentications lists the PeerAuthentications in a namespace.
 	PeerAuthentications(namespace string) []PeerAuthentication
+	// Injectors are Istio's injector webhooks as installed, or the default
+	// injector selectors when none is (mesh.InjectorsFrom).
+	Injectors() mesh.Injectors
 }

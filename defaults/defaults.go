@@ -12,11 +12,10 @@ package defaults
 
 import (
 	"strconv"
-)
+	"strings"
 
-// LoopbackBind is the bind address the reference gives an egress listener
-// whose captureMode is NONE.
-const LoopbackBind = "127.0.0.1"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+)
 
 // CaptureModeDefault is the value an absent captureMode stands for.
 const CaptureModeDefault = "DEFAULT"
@@ -27,15 +26,27 @@ type Change struct {
 	Value string
 }
 
+// Note explains a default deliberately not written.
+type Note struct {
+	Path    string
+	Message string
+}
+
+// Options are the cluster facts defaulting depends on.
+type Options struct {
+	// IPFamily is the family of the cluster's pods; empty means IPv4.
+	IPFamily mesh.IPFamily
+}
+
 // Apply defaults the Sidecar object (its whole JSON form, as the API server
-// sends it) in place and returns what it set, in field order. Input that is
-// not shaped like a Sidecar is left alone: validation reports it.
-func Apply(obj map[string]any) []Change {
+// sends it) in place and returns what it set, in field order, and notes on
+// defaults it left out. Input that is not shaped like a Sidecar is left
+// alone: validation reports it.
+func Apply(obj map[string]any, opts Options) (changes []Change, notes []Note) {
 	spec, ok := obj["spec"].(map[string]any)
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	var changes []Change
 	if egress, ok := spec["egress"].([]any); ok {
 		for i, item := range egress {
 			listener, ok := item.(map[string]any)
@@ -44,12 +55,20 @@ func Apply(obj map[string]any) []Change {
 			}
 			path := "spec.egress[" + strconv.Itoa(i) + "]"
 			changes = append(changes, defaultCaptureMode(listener, path)...)
-			// The reference: "If captureMode is NONE, bind will default to
-			// 127.0.0.1." Only with a port: a bind needs a port, and a
-			// port-less listener is inferred from its hosts.
+			// With captureMode NONE and no bind, istiod binds the pod's
+			// loopback addresses (listener.go buildSidecarOutboundListeners,
+			// localHosts): 127.0.0.1 on IPv4, ::1 on IPv6, both on dual
+			// stack, where writing one would drop the other. Only with a
+			// port: a bind needs a port, and a port-less listener is
+			// inferred from its hosts.
 			if listener["captureMode"] == "NONE" && isAbsent(listener, "bind") && !isAbsent(listener, "port") {
-				listener["bind"] = LoopbackBind
-				changes = append(changes, Change{Path: path + ".bind", Value: LoopbackBind})
+				if loopback := opts.IPFamily.LoopbackAddresses(); len(loopback) == 1 {
+					listener["bind"] = loopback[0]
+					changes = append(changes, Change{Path: path + ".bind", Value: loopback[0]})
+				} else {
+					notes = append(notes, Note{Path: path + ".bind", Message: "left empty: on this dual-stack cluster the proxy binds a captureMode NONE listener to both loopback addresses (" +
+						strings.Join(loopback, " and ") + "); writing one bind would drop the other"})
+				}
 			}
 		}
 	}
@@ -62,7 +81,7 @@ func Apply(obj map[string]any) []Change {
 			changes = append(changes, defaultCaptureMode(listener, "spec.ingress["+strconv.Itoa(i)+"]")...)
 		}
 	}
-	return changes
+	return changes, notes
 }
 
 func defaultCaptureMode(listener map[string]any, path string) []Change {

@@ -45,7 +45,7 @@ func BenchmarkApply(b *testing.B) {
 				if err := json.Unmarshal(raw, &obj); err != nil {
 					b.Fatal(err)
 				}
-				defaults.Apply(obj)
+				defaults.Apply(obj, defaults.Options{})
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
@@ -43,10 +44,29 @@ func deepCopy(t testing.TB, obj map[string]any) map[string]any {
 func TestApply(t *testing.T) {
 	cases := []struct {
 		name    string
+		family  mesh.IPFamily
 		in      string
 		want    string
 		changes []defaults.Change
+		notes   []defaults.Note
 	}{
+		{
+			name:   "IPv6: egress NONE with a port gets the IPv6 loopback bind",
+			family: mesh.IPv6,
+			in:     `{"spec":{"egress":[{"captureMode":"NONE","port":{"number":3306},"hosts":["./*"]}]}}`,
+			want:   `{"spec":{"egress":[{"captureMode":"NONE","port":{"number":3306},"bind":"::1","hosts":["./*"]}]}}`,
+			changes: []defaults.Change{
+				{Path: "spec.egress[0].bind", Value: "::1"},
+			},
+		},
+		{
+			name:   "dual stack: no bind is written, a note says both loopback addresses are bound",
+			family: mesh.DualStack,
+			in:     `{"spec":{"egress":[{"captureMode":"NONE","port":{"number":3306},"hosts":["./*"]}]}}`,
+			want:   `{"spec":{"egress":[{"captureMode":"NONE","port":{"number":3306},"hosts":["./*"]}]}}`,
+			notes: []defaults.Note{{Path: "spec.egress[0].bind",
+				Message: "left empty: on this dual-stack cluster the proxy binds a captureMode NONE listener to both loopback addresses (127.0.0.1 and ::1); writing one bind would drop the other"}},
+		},
 		{
 			name: "egress NONE with a port and no bind gets the loopback bind",
 			in:   `{"spec":{"egress":[{"captureMode":"NONE","port":{"number":3306},"hosts":["./*"]}]}}`,
@@ -148,9 +168,12 @@ func TestApply(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			obj := object(t, tc.in)
-			changes := defaults.Apply(obj)
+			changes, notes := defaults.Apply(obj, defaults.Options{IPFamily: tc.family})
 			if diff := cmp.Diff(tc.changes, changes, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.notes, notes, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("notes (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(object(t, tc.want), obj); diff != "" {
 				t.Errorf("object (-want +got):\n%s", diff)
@@ -372,25 +395,31 @@ func validate(t testing.TB, obj map[string]any) []string {
 	return out
 }
 
+// families are the IP families the properties hold for.
+var families = []mesh.IPFamily{mesh.IPv4, mesh.IPv6, mesh.DualStack}
+
 func TestApplyIsIdempotent(t *testing.T) {
 	for _, c := range corpus(t) {
-		once := deepCopy(t, c.obj)
-		defaults.Apply(once)
-		twice := deepCopy(t, once)
-		if changes := defaults.Apply(twice); len(changes) > 0 {
-			t.Errorf("%s: the second Apply changed %v", c.name, changes)
-		}
-		if diff := cmp.Diff(once, twice); diff != "" {
-			t.Errorf("%s: Apply twice differs from once (-once +twice):\n%s", c.name, diff)
+		for _, family := range families {
+			opts := defaults.Options{IPFamily: family}
+			once := deepCopy(t, c.obj)
+			defaults.Apply(once, opts)
+			twice := deepCopy(t, once)
+			if changes, _ := defaults.Apply(twice, opts); len(changes) > 0 {
+				t.Errorf("%s (%s): the second Apply changed %v", c.name, family, changes)
+			}
+			if diff := cmp.Diff(once, twice); diff != "" {
+				t.Errorf("%s (%s): Apply twice differs from once (-once +twice):\n%s", c.name, family, diff)
+			}
 		}
 	}
 }
 
 func TestApplyOnlyAdds(t *testing.T) {
 	changed := 0
-	for _, c := range corpus(t) {
+	for i, c := range corpus(t) {
 		after := deepCopy(t, c.obj)
-		changes := defaults.Apply(after)
+		changes, _ := defaults.Apply(after, defaults.Options{IPFamily: families[i%len(families)]})
 		if len(changes) > 0 {
 			changed++
 		}
@@ -516,13 +545,13 @@ func sortKeys(keys []string, order map[string]int) {
 func TestApplyKeepsValidSidecarsValid(t *testing.T) {
 	entries := corpus(t)
 	valid, defaultedValid := 0, 0
-	for _, c := range entries {
+	for i, c := range entries {
 		if errs := validate(t, c.obj); len(errs) > 0 {
 			continue
 		}
 		valid++
 		after := deepCopy(t, c.obj)
-		if len(defaults.Apply(after)) > 0 {
+		if changes, _ := defaults.Apply(after, defaults.Options{IPFamily: families[i%len(families)]}); len(changes) > 0 {
 			defaultedValid++
 		}
 		if errs := validate(t, after); len(errs) > 0 {

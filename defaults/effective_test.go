@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 )
 
@@ -17,120 +18,145 @@ func decodeSidecar(t *testing.T, spec string) *sidecar.Sidecar {
 	return obj
 }
 
+// TestEffective pins istiod's listener rules (pilot/pkg/networking/core
+// listener.go buildSidecarOutboundListeners and listener_inbound.go
+// getBindToPort) case by case; test/istiodiff checks them against istiod's
+// own listener generation.
 func TestEffective(t *testing.T) {
+	redirect := EffectiveOptions{InterceptionMode: mesh.InterceptionRedirect}
+	none := EffectiveOptions{InterceptionMode: mesh.InterceptionNone}
 	tests := []struct {
-		name         string
-		spec         string
-		interception string
-		wantEgress   []EffectiveListener
-		wantIngress  []EffectiveListener
+		name        string
+		spec        string
+		opts        EffectiveOptions
+		wantEgress  []EffectiveListener
+		wantIngress []EffectiveListener
 	}{
 		{
-			name:         "no listeners",
-			spec:         `{"outboundTrafficPolicy":{"mode":"REGISTRY_ONLY"}}`,
-			interception: InterceptionRedirect,
+			name: "no listeners",
+			spec: `{"outboundTrafficPolicy":{"mode":"REGISTRY_ONLY"}}`,
+			opts: redirect,
 		},
 		{
-			name:         "absent captureMode under iptables stays DEFAULT with a note",
-			spec:         `{"egress":[{"hosts":["./*"]}],"ingress":[{"port":{"number":9080,"protocol":"HTTP","name":"http"},"defaultEndpoint":"127.0.0.1:8080"}]}`,
-			interception: InterceptionRedirect,
+			name: "DEFAULT under iptables: not bound, iptables delivers",
+			spec: `{"egress":[{"hosts":["./*"]}],"ingress":[{"port":{"number":9080,"protocol":"HTTP","name":"http"},"defaultEndpoint":"127.0.0.1:8080"}]}`,
+			opts: redirect,
 			wantEgress: []EffectiveListener{{
-				Direction: "egress", CaptureMode: "DEFAULT", Hosts: []string{"./*"}, Note: NoteEnvironmentCapture,
+				Direction: "egress", CaptureMode: "DEFAULT", Hosts: []string{"./*"}, Note: NotePortless + "; " + NoteIPTables,
 			}},
 			wantIngress: []EffectiveListener{{
 				Direction: "ingress", Port: 9080, Protocol: "HTTP", Name: "http", CaptureMode: "DEFAULT",
-				DefaultEndpoint: "127.0.0.1:8080", Note: NoteEnvironmentCapture + "; " + NoteInstanceIPBind,
+				DefaultEndpoint: "127.0.0.1:8080", Note: NoteIPTables,
 			}},
 		},
 		{
-			name:         "explicit DEFAULT under TPROXY is the same as absent",
-			spec:         `{"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"db"},"captureMode":"DEFAULT","hosts":["*/mysql.foo.com"]}]}`,
-			interception: InterceptionTProxy,
+			name: "empty interception mode is REDIRECT",
+			spec: `{"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"db"},"hosts":["*/*"]}]}`,
 			wantEgress: []EffectiveListener{{
-				Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "db", CaptureMode: "DEFAULT",
-				Hosts: []string{"*/mysql.foo.com"}, Note: NoteEnvironmentCapture,
+				Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "db", CaptureMode: "DEFAULT", Hosts: []string{"*/*"}, Note: NoteIPTables,
 			}},
 		},
 		{
-			name:         "empty interception mode is Istio's default (REDIRECT)",
-			spec:         `{"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"db"},"hosts":["*/*"]}]}`,
-			interception: "",
-			wantEgress: []EffectiveListener{{
-				Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "db", CaptureMode: "DEFAULT",
-				Hosts: []string{"*/*"}, Note: NoteEnvironmentCapture,
-			}},
-		},
-		{
-			name:         "interception NONE: DEFAULT becomes NONE and a ported egress binds to loopback",
-			spec:         `{"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"db"},"hosts":["*/mysql.foo.com"]},{"hosts":["istio-system/*"]}]}`,
-			interception: InterceptionNone,
+			name: "interception NONE binds every egress listener to loopback, whatever its captureMode",
+			spec: `{"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"db"},"hosts":["*/mysql.foo.com"]},{"port":{"number":8080,"protocol":"HTTP","name":"h"},"captureMode":"IPTABLES","hosts":["./*"]},{"hosts":["istio-system/*"]}]}`,
+			opts: none,
 			wantEgress: []EffectiveListener{
-				{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "db", Bind: "127.0.0.1", CaptureMode: "NONE", Hosts: []string{"*/mysql.foo.com"}},
-				// Without a port there is nothing to bind: ports come from the hosts.
-				{Direction: "egress", CaptureMode: "NONE", Hosts: []string{"istio-system/*"}},
+				{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "db", BindToPort: true, Binds: []string{"127.0.0.1"}, CaptureMode: "DEFAULT", Hosts: []string{"*/mysql.foo.com"}},
+				{Direction: "egress", Port: 8080, Protocol: "HTTP", Name: "h", BindToPort: true, Binds: []string{"127.0.0.1"}, CaptureMode: "IPTABLES", Hosts: []string{"./*"}},
+				{Direction: "egress", BindToPort: true, Binds: []string{"127.0.0.1"}, CaptureMode: "DEFAULT", Hosts: []string{"istio-system/*"}, Note: NotePortless},
 			},
 		},
 		{
-			name:         "explicit NONE egress binds to loopback even under iptables",
-			spec:         `{"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"db"},"captureMode":"NONE","hosts":["*/mysql.foo.com"]}]}`,
-			interception: InterceptionRedirect,
+			name: "captureMode NONE binds the loopback addresses of the IP family: IPv6",
+			spec: `{"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"db"},"captureMode":"NONE","hosts":["*/mysql.foo.com"]}]}`,
+			opts: EffectiveOptions{InterceptionMode: mesh.InterceptionRedirect, IPFamily: mesh.IPv6},
 			wantEgress: []EffectiveListener{
-				{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "db", Bind: "127.0.0.1", CaptureMode: "NONE", Hosts: []string{"*/mysql.foo.com"}},
+				{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "db", BindToPort: true, Binds: []string{"::1"}, CaptureMode: "NONE", Hosts: []string{"*/mysql.foo.com"}},
 			},
 		},
 		{
-			name:         "a written bind is kept",
-			spec:         `{"egress":[{"port":{"number":8080,"protocol":"HTTP","name":"h"},"captureMode":"NONE","bind":"10.0.0.1","hosts":["./*"]}]}`,
-			interception: InterceptionNone,
+			name: "captureMode NONE on dual stack binds both loopback addresses",
+			spec: `{"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"db"},"captureMode":"NONE","hosts":["*/mysql.foo.com"]}]}`,
+			opts: EffectiveOptions{IPFamily: mesh.DualStack},
 			wantEgress: []EffectiveListener{
-				{Direction: "egress", Port: 8080, Protocol: "HTTP", Name: "h", Bind: "10.0.0.1", CaptureMode: "NONE", Hosts: []string{"./*"}},
+				{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "db", BindToPort: true, Binds: []string{"127.0.0.1", "::1"}, CaptureMode: "NONE", Hosts: []string{"*/mysql.foo.com"}},
 			},
 		},
 		{
-			name:         "a unix bind is kept",
-			spec:         `{"egress":[{"port":{"number":0,"protocol":"HTTP","name":"uds"},"bind":"unix:///var/run/app.sock","hosts":["./*"]}]}`,
-			interception: InterceptionNone,
+			name: "a written bind is kept",
+			spec: `{"egress":[{"port":{"number":8080,"protocol":"HTTP","name":"h"},"captureMode":"NONE","bind":"10.0.0.1","hosts":["./*"]}]}`,
+			opts: none,
 			wantEgress: []EffectiveListener{
-				{Direction: "egress", Protocol: "HTTP", Name: "uds", Bind: "unix:///var/run/app.sock", CaptureMode: "NONE", Hosts: []string{"./*"}},
+				{Direction: "egress", Port: 8080, Protocol: "HTTP", Name: "h", BindToPort: true, Binds: []string{"10.0.0.1"}, CaptureMode: "NONE", Hosts: []string{"./*"}},
 			},
 		},
 		{
-			name:         "IPTABLES is kept as written, even when the proxy intercepts nothing",
-			spec:         `{"egress":[{"captureMode":"IPTABLES","hosts":["*/*"]}]}`,
-			interception: InterceptionNone,
+			name: "a unix bind is always bound",
+			spec: `{"egress":[{"port":{"number":0,"protocol":"HTTP","name":"uds"},"bind":"unix:///var/run/app.sock","hosts":["./*"]}]}`,
+			opts: redirect,
 			wantEgress: []EffectiveListener{
-				{Direction: "egress", CaptureMode: "IPTABLES", Hosts: []string{"*/*"}},
+				{Direction: "egress", Protocol: "HTTP", Name: "uds", BindToPort: true, Binds: []string{"unix:///var/run/app.sock"}, CaptureMode: "DEFAULT", Hosts: []string{"./*"}},
 			},
 		},
 		{
-			name: "reference no-ip-tables example",
+			name: "a written bind without captureMode NONE under iptables: the listener's address, not bound",
+			spec: `{"egress":[{"port":{"number":8080,"protocol":"HTTP","name":"h"},"bind":"10.0.0.1","hosts":["./*"]}]}`,
+			opts: redirect,
+			wantEgress: []EffectiveListener{
+				{Direction: "egress", Port: 8080, Protocol: "HTTP", Name: "h", Binds: []string{"10.0.0.1"}, CaptureMode: "DEFAULT", Hosts: []string{"./*"}, Note: NoteIPTables},
+			},
+		},
+		{
+			name: "an HTTP listener on a proxy port without bind is skipped",
+			spec: `{"egress":[{"port":{"number":15021,"protocol":"HTTP","name":"h"},"hosts":["./*"]},{"port":{"number":15090,"protocol":"TCP","name":"t"},"hosts":["./*"]},{"port":{"number":15001,"protocol":"TCP","name":"w"},"bind":"0.0.0.0","hosts":["./*"]}]}`,
+			opts: redirect,
+			wantEgress: []EffectiveListener{
+				{Direction: "egress", Port: 15021, Protocol: "HTTP", Name: "h", CaptureMode: "DEFAULT", Hosts: []string{"./*"}, Note: NoteIPTables,
+					Skipped: "port 15021 is one of the proxy's own listeners (15001, 15006, 15021, 15090); istiod skips this listener"},
+				{Direction: "egress", Port: 15090, Protocol: "TCP", Name: "t", CaptureMode: "DEFAULT", Hosts: []string{"./*"}, Note: NoteIPTables},
+				{Direction: "egress", Port: 15001, Protocol: "TCP", Name: "w", Binds: []string{"0.0.0.0"}, CaptureMode: "DEFAULT", Hosts: []string{"./*"}, Note: NoteIPTables,
+					Skipped: "port 15001 is one of the proxy's own listeners (15001, 15006, 15021, 15090); istiod skips this listener"},
+			},
+		},
+		{
+			name: "reference no-ip-tables example under interception NONE",
 			spec: `{"workloadSelector":{"labels":{"app":"productpage"}},
 				"ingress":[{"port":{"number":9080,"protocol":"HTTP","name":"somename"},"defaultEndpoint":"127.0.0.1:8080","captureMode":"NONE"}],
 				"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"egressmysql"},"captureMode":"NONE","bind":"127.0.0.1","hosts":["*/mysql.foo.com"]}]}`,
-			interception: InterceptionNone,
+			opts: none,
 			wantEgress: []EffectiveListener{
-				{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "egressmysql", Bind: "127.0.0.1", CaptureMode: "NONE", Hosts: []string{"*/mysql.foo.com"}},
+				{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "egressmysql", BindToPort: true, Binds: []string{"127.0.0.1"}, CaptureMode: "NONE", Hosts: []string{"*/mysql.foo.com"}},
 			},
 			wantIngress: []EffectiveListener{
-				{Direction: "ingress", Port: 9080, Protocol: "HTTP", Name: "somename", CaptureMode: "NONE", DefaultEndpoint: "127.0.0.1:8080", Note: NoteInstanceIPBind},
+				{Direction: "ingress", Port: 9080, Protocol: "HTTP", Name: "somename", BindToPort: true, CaptureMode: "NONE", DefaultEndpoint: "127.0.0.1:8080",
+					Note: NoteInstanceIP + "; " + NoteServiceInbound},
+			},
+		},
+		{
+			name: "an ingress DEFAULT binds under interception NONE",
+			spec: `{"ingress":[{"port":{"number":9080,"protocol":"HTTP","name":"somename"},"defaultEndpoint":"127.0.0.1:8080"}]}`,
+			opts: none,
+			wantIngress: []EffectiveListener{
+				{Direction: "ingress", Port: 9080, Protocol: "HTTP", Name: "somename", BindToPort: true, CaptureMode: "DEFAULT", DefaultEndpoint: "127.0.0.1:8080",
+					Note: NoteInstanceIP + "; " + NoteServiceInbound},
 			},
 		},
 		{
 			name: "reference partial-ip-tables example",
 			spec: `{"ingress":[{"bind":"172.16.1.32","port":{"number":80,"protocol":"HTTP","name":"somename"},"defaultEndpoint":"127.0.0.1:8080","captureMode":"NONE"}],
 				"egress":[{"captureMode":"IPTABLES","hosts":["*/*"]}]}`,
-			interception: InterceptionRedirect,
+			opts: redirect,
 			wantEgress: []EffectiveListener{
-				{Direction: "egress", CaptureMode: "IPTABLES", Hosts: []string{"*/*"}},
+				{Direction: "egress", CaptureMode: "IPTABLES", Hosts: []string{"*/*"}, Note: NotePortless + "; " + NoteIPTables},
 			},
 			wantIngress: []EffectiveListener{
-				{Direction: "ingress", Port: 80, Protocol: "HTTP", Name: "somename", Bind: "172.16.1.32", CaptureMode: "NONE", DefaultEndpoint: "127.0.0.1:8080"},
+				{Direction: "ingress", Port: 80, Protocol: "HTTP", Name: "somename", BindToPort: true, Binds: []string{"172.16.1.32"}, CaptureMode: "NONE", DefaultEndpoint: "127.0.0.1:8080"},
 			},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			egress, ingress := Effective(decodeSidecar(t, tc.spec), tc.interception)
+			egress, ingress := Effective(decodeSidecar(t, tc.spec), tc.opts)
 			if diff := cmp.Diff(tc.wantEgress, egress); diff != "" {
 				t.Errorf("egress (-want +got):\n%s", diff)
 			}
@@ -142,7 +168,7 @@ func TestEffective(t *testing.T) {
 }
 
 func TestEffectiveNilSidecar(t *testing.T) {
-	egress, ingress := Effective(nil, InterceptionNone)
+	egress, ingress := Effective(nil, EffectiveOptions{InterceptionMode: mesh.InterceptionNone})
 	if egress != nil || ingress != nil {
 		t.Errorf("Effective(nil) = %v, %v; want no listeners", egress, ingress)
 	}

@@ -1,16 +1,22 @@
-// Package resolve decides which Sidecar a workload receives, the way Istio
-// does: a Sidecar in the workload's namespace whose workloadSelector selects
-// it, else the namespace-wide Sidecar of that namespace, else the
-// namespace-wide Sidecar of the mesh root namespace. It is pure: it reads a
-// clusterview.View and nothing else, so the pod webhook, the annotation
-// reconciler and the offline `resolve` command give the same answer.
+// Package resolve decides which Sidecar a workload's proxy receives, the way
+// istiod does (pilot/pkg/model push_context.go initSidecarScopes and
+// getSidecarScope): among the Sidecars of the workload's namespace, those with
+// a workloadSelector (an empty one selects every workload) come first, oldest
+// first; the first that selects the workload wins; else the oldest
+// namespace-wide Sidecar of the namespace; else the oldest namespace-wide
+// Sidecar of the mesh root namespace. Gateways and waypoints never get a
+// Sidecar. It is pure: it reads a clusterview.View and nothing else, so the
+// pod webhook, the annotation reconciler and the offline `resolve` command
+// give the same answer.
 package resolve
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 )
 
@@ -27,6 +33,9 @@ const (
 	ScopeMesh Scope = "mesh"
 	// ScopeNone: no Sidecar applies; the proxy gets Istio's full defaults.
 	ScopeNone Scope = "none"
+	// ScopeGateway: a gateway or waypoint proxy, which istiod gives its
+	// default scope and never a Sidecar.
+	ScopeGateway Scope = "gateway"
 )
 
 // Resolution is the Sidecar a workload receives.
@@ -42,15 +51,27 @@ type Resolution struct {
 	Conflicts []string
 }
 
-// Resolve returns the Sidecar a workload in namespace carrying labels
-// receives. Nil or empty labels are selected by no workloadSelector.
+// ForProxy returns the Sidecar a workload's proxy of kind receives; ok is
+// false when the workload has no proxy, so nothing applies.
+func ForProxy(view clusterview.View, namespace string, kind mesh.ProxyKind, labels map[string]string) (res Resolution, ok bool) {
+	switch kind {
+	case mesh.SidecarProxy:
+		return Resolve(view, namespace, labels), true
+	case mesh.GatewayProxy:
+		return Resolution{Scope: ScopeGateway}, true
+	}
+	return Resolution{}, false
+}
+
+// Resolve returns the Sidecar a sidecar proxy in namespace carrying labels
+// receives.
 func Resolve(view clusterview.View, namespace string, labels map[string]string) Resolution {
 	local := view.Sidecars(namespace)
 
 	var selecting []clusterview.SidecarRef
 	for _, s := range local {
-		// A non-nil empty selector is not namespace-wide, and selects
-		// nothing (validation rejects it).
+		// A non-nil empty selector is not namespace-wide: istiod ranks it
+		// with the selector Sidecars and it selects every workload.
 		if s.Selector != nil && sidecar.SelectorMatches(s.Selector, labels) {
 			selecting = append(selecting, s)
 		}
@@ -79,14 +100,12 @@ func namespaceWide(refs []clusterview.SidecarRef) []clusterview.SidecarRef {
 	return out
 }
 
-// pick applies Istio's tie-breaker among candidates of one level: the oldest
-// wins, then the lowest namespace/name.
+// pick applies istiod's order among candidates of one level (model
+// config.go configCompareByCreationTime): the oldest wins, then the lowest
+// name, then the lowest namespace.
 func pick(candidates []clusterview.SidecarRef, scope Scope) Resolution {
 	winner := slices.MinFunc(candidates, func(a, b clusterview.SidecarRef) int {
-		if c := a.Created.Compare(b.Created); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Key(), b.Key())
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.Name, b.Name), strings.Compare(a.Namespace, b.Namespace))
 	})
 	res := Resolution{Sidecar: winner.Key(), Scope: scope}
 	if len(candidates) > 1 {
@@ -97,27 +116,4 @@ func pick(candidates []clusterview.SidecarRef, scope Scope) Resolution {
 		slices.Sort(res.Conflicts)
 	}
 	return res
-}
-
-// Labels that decide whether Istio injects a proxy into a pod.
-const (
-	InjectionLabel    = "istio-injection"
-	RevisionLabel     = "istio.io/rev"
-	PodInjectionLabel = "sidecar.istio.io/inject"
-)
-
-// InjectionEnabled reports whether a pod gets a proxy, by the same test the
-// pod webhook's configuration makes: its namespace carries
-// istio-injection=enabled or an istio.io/rev label, and the pod is not
-// labelled sidecar.istio.io/inject=false. Only such pods have a Sidecar
-// to report.
-func InjectionEnabled(namespaceLabels, podLabels map[string]string) bool {
-	if podLabels[PodInjectionLabel] == "false" {
-		return false
-	}
-	if namespaceLabels[InjectionLabel] == "enabled" {
-		return true
-	}
-	_, hasRevision := namespaceLabels[RevisionLabel]
-	return hasRevision
 }

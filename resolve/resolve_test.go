@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 )
 
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -187,13 +188,43 @@ func TestResolve(t *testing.T) {
 			want:      Resolution{Sidecar: "istio-system/default", Scope: ScopeMesh},
 		},
 		{
-			name: "an empty (non-nil) selector is neither selecting nor namespace-wide",
+			name: "an empty (non-nil) selector selects every workload, as istiod treats it",
 			sidecars: []clusterview.SidecarRef{
 				ref("prod", "empty", 1, map[string]string{}),
 			},
 			namespace: "prod",
 			labels:    map[string]string{},
-			want:      Resolution{Scope: ScopeNone},
+			want:      Resolution{Sidecar: "prod/empty", Scope: ScopeWorkload},
+		},
+		{
+			name: "an empty selector ranks with the selector Sidecars, before namespace-wide ones",
+			sidecars: []clusterview.SidecarRef{
+				ref("prod", "default", 9, nil),
+				ref("prod", "empty", 1, map[string]string{}),
+			},
+			namespace: "prod",
+			labels:    app,
+			want:      Resolution{Sidecar: "prod/empty", Scope: ScopeWorkload},
+		},
+		{
+			name: "an empty selector competes by age with a matching selector",
+			sidecars: []clusterview.SidecarRef{
+				ref("prod", "empty", 5, map[string]string{}),
+				ref("prod", "ratings", 1, map[string]string{"app": "ratings"}),
+			},
+			namespace: "prod",
+			labels:    app,
+			want:      Resolution{Sidecar: "prod/empty", Scope: ScopeWorkload, Conflicts: []string{"prod/empty", "prod/ratings"}},
+		},
+		{
+			name: "an empty selector in the root namespace is no mesh default",
+			sidecars: []clusterview.SidecarRef{
+				ref("istio-system", "empty", 5, map[string]string{}),
+				ref("istio-system", "default", 1, nil),
+			},
+			namespace: "prod",
+			labels:    app,
+			want:      Resolution{Sidecar: "istio-system/default", Scope: ScopeMesh},
 		},
 		{
 			name: "label value must match exactly",
@@ -227,27 +258,18 @@ func TestResolveWithoutRootNamespace(t *testing.T) {
 	}
 }
 
-func TestInjectionEnabled(t *testing.T) {
-	tests := []struct {
-		name      string
-		namespace map[string]string
-		pod       map[string]string
-		want      bool
-	}{
-		{"istio-injection=enabled", map[string]string{"istio-injection": "enabled"}, nil, true},
-		{"istio-injection=disabled", map[string]string{"istio-injection": "disabled"}, nil, false},
-		{"revision label", map[string]string{"istio.io/rev": "canary"}, nil, true},
-		{"empty revision label", map[string]string{"istio.io/rev": ""}, nil, true},
-		{"no labels", nil, nil, false},
-		{"pod opts out", map[string]string{"istio-injection": "enabled"}, map[string]string{"sidecar.istio.io/inject": "false"}, false},
-		{"pod opts in explicitly", map[string]string{"istio.io/rev": "stable"}, map[string]string{"sidecar.istio.io/inject": "true"}, true},
-		{"pod opt-in alone is not enough", nil, map[string]string{"sidecar.istio.io/inject": "true"}, false},
+func TestForProxy(t *testing.T) {
+	view := clusterview.NewMemory("istio-system")
+	view.PutSidecar(ref("prod", "ratings", 1, map[string]string{"app": "ratings"}))
+	labels := map[string]string{"app": "ratings"}
+	if got, ok := ForProxy(view, "prod", mesh.SidecarProxy, labels); !ok || got.Sidecar != "prod/ratings" {
+		t.Errorf("sidecar proxy: got %+v, %v; want prod/ratings", got, ok)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := InjectionEnabled(tc.namespace, tc.pod); got != tc.want {
-				t.Errorf("InjectionEnabled(%v, %v) = %v, want %v", tc.namespace, tc.pod, got, tc.want)
-			}
-		})
+	// istiod gives gateways and waypoints the default scope, never a Sidecar.
+	if got, ok := ForProxy(view, "prod", mesh.GatewayProxy, labels); !ok || !cmp.Equal(got, Resolution{Scope: ScopeGateway}) {
+		t.Errorf("gateway: got %+v, %v; want scope gateway and no Sidecar", got, ok)
+	}
+	if got, ok := ForProxy(view, "prod", mesh.NoProxy, labels); ok {
+		t.Errorf("no proxy: got %+v, want nothing", got)
 	}
 }

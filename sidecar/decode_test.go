@@ -465,8 +465,9 @@ func TestSelectorMatches(t *testing.T) {
 		labels   map[string]string
 		want     bool
 	}{
-		{name: "nil selector selects nothing", selector: nil, labels: map[string]string{"app": "a"}, want: false},
-		{name: "empty selector selects nothing", selector: map[string]string{}, labels: map[string]string{"app": "a"}, want: false},
+		{name: "nil selector selects every workload (callers handle namespace-wide first)", selector: nil, labels: map[string]string{"app": "a"}, want: true},
+		{name: "empty selector selects every workload, as istiod", selector: map[string]string{}, labels: map[string]string{"app": "a"}, want: true},
+		{name: "empty selector selects a workload without labels", selector: map[string]string{}, labels: nil, want: true},
 		{name: "equal", selector: map[string]string{"app": "a"}, labels: map[string]string{"app": "a"}, want: true},
 		{name: "subset of labels", selector: map[string]string{"app": "a"}, labels: map[string]string{"app": "a", "v": "1"}, want: true},
 		{name: "missing label", selector: map[string]string{"app": "a", "v": "1"}, labels: map[string]string{"app": "a"}, want: false},

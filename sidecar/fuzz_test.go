@@ -72,12 +72,12 @@ func FuzzDecodeDefaultValidate(f *testing.F) {
 		if err := json.Unmarshal(data, &obj); err != nil {
 			t.Fatalf("Decode accepted what encoding/json refuses as an object: %v", err)
 		}
-		defaults.Apply(obj)
+		defaults.Apply(obj, defaults.Options{})
 		once, err := json.Marshal(obj)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if changes := defaults.Apply(obj); len(changes) > 0 {
+		if changes, _ := defaults.Apply(obj, defaults.Options{}); len(changes) > 0 {
 			t.Fatalf("defaulting is not idempotent: the second pass changed %v", changes)
 		}
 		twice, err := json.Marshal(obj)

@@ -54,13 +54,12 @@ const UnixPrefix = "unix://"
 func IsUnixAddress(addr string) bool { return strings.HasPrefix(addr, UnixPrefix) }
 
 // SelectorMatches reports whether a workloadSelector's labels select a
-// workload carrying labels. An empty selector selects nothing here: callers
-// treat a missing selector (namespace-wide) separately, and an empty one is
-// rejected by validation.
+// workload carrying labels, as istiod matches them (push_context.go
+// getSidecarScope: the selector's labels are a subset of the workload's). An
+// empty selector selects every workload: validation refuses to create one,
+// but one that exists applies to every pod of its namespace. Callers tell a
+// missing selector (namespace-wide) apart before calling.
 func SelectorMatches(selector, labels map[string]string) bool {
-	if len(selector) == 0 {
-		return false
-	}
 	for k, v := range selector {
 		if got, ok := labels[k]; !ok || got != v {
 			return false

@@ -8,10 +8,10 @@ import (
 )
 
 // longDNSName builds a DNS name of exactly n characters (n >= 193) out of
-// valid labels, to probe the 253-character limit.
+// valid labels, to probe the 255-character limit.
 func longDNSName(n int) string {
 	label := strings.Repeat("a", 63)
-	prefix := label + "." + label + "." + label + "."
+	prefix := label + "." + label + "." + label + "." + strings.Repeat("c", 60) + "."
 	return prefix + strings.Repeat("b", n-len(prefix))
 }
 
@@ -25,10 +25,19 @@ func TestValidateEgressHost(t *testing.T) {
 		"*/mysql.foo.com",
 		"./reviews.prod.svc.cluster.local",
 		"prod/*.example.com",
-		"prod/reviews",
 		"prod/foo.example.com.",
 		"prod/" + strings.Repeat("a", 63) + ".com",
-		"prod/" + longDNSName(253),
+		"prod/" + longDNSName(255),
+		// Exclusions (istio.io/api v1.32).
+		"~prod-us2/*",
+		"~prod-apis/foo.example.com",
+		"~/bar.example.com",
+		"~./foo.example.com",
+		"~*/foo.example.com",
+		// Istio's DNS labels allow upper case.
+		"Prod/foo.com",
+		"prod/Foo.com",
+		"prod/*.",
 	}
 	invalid := []string{
 		"reviews.prod.svc.cluster.local", // no namespace
@@ -36,20 +45,23 @@ func TestValidateEgressHost(t *testing.T) {
 		"",
 		"prod/",
 		"/foo.com",
-		"Prod/foo.com",
 		"prod_ns/foo.com",
+		"~~prod/*",
+		"~prod_ns/*",
+		"prod/reviews",  // a short name: not fully qualified
+		"~prod/reviews", // exclusions follow the same rules
+		"*/foo",
 		"**/foo.com",
 		"prod/foo.*.com",
 		"prod/f*o.com",
 		"prod/*foo.com",
 		"prod/*.*.com",
 		"prod/foo.com/*",
-		"prod/Foo.com",
 		"prod/foo..com",
 		"prod/-foo.com",
 		"prod/10.0.0.1",
 		"prod/" + strings.Repeat("a", 64) + ".com",
-		"prod/" + longDNSName(254),
+		"prod/" + longDNSName(256),
 		"prod/foo.com..",
 	}
 	path := field.NewPath("hosts").Index(0)
@@ -64,7 +76,7 @@ func TestValidateEgressHost(t *testing.T) {
 		})
 	}
 	t.Run("bad namespace and bad name are both reported", func(t *testing.T) {
-		checkObjectErrors(t, validateEgressHost("Bad/foo.*.com", path), []errAtT{
+		checkObjectErrors(t, validateEgressHost("ba_d/foo.*.com", path), []errAtT{
 			errAt(field.ErrorTypeInvalid, "hosts[0]"),
 			errAt(field.ErrorTypeInvalid, "hosts[0]"),
 		})
@@ -111,6 +123,10 @@ func TestValidateEgressHostsWarnings(t *testing.T) {
 			name:  "*/* with */x is a duplicate, not a mix",
 			hosts: []string{"*/*", "*/x.com"},
 			warns: []warnAtT{{Path: "hosts[1]", Msg: `duplicated egress host "*/x.com"`}},
+		},
+		{
+			name:  "exclusions are no duplicates and do not mix with */*",
+			hosts: []string{"*/*", "~prod-us2/*", "~prod-apis/foo.example.com", "~/bar.example.com", "~prod-us2/*"},
 		},
 		{
 			name:  "invalid hosts still count for duplicates",

@@ -1,27 +1,39 @@
 package webhook
 
 import (
+	"strings"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 )
 
 // Names of the webhook configurations and their entries, shared by the dev
 // command and deploy/ (a test checks that the manifests agree).
 const (
-	ConfigurationName      = "sidecar-webhook"
-	ValidateSidecarsName   = "validate.sidecars.sidecar-webhook.io"
-	DefaultSidecarsName    = "default.sidecars.sidecar-webhook.io"
-	AnnotatePodsName       = "annotate.pods.sidecar-webhook.io"
-	AnnotatePodsRevName    = "annotate-rev.pods.sidecar-webhook.io"
+	ConfigurationName    = "sidecar-webhook"
+	ValidateSidecarsName = "validate.sidecars.sidecar-webhook.io"
+	DefaultSidecarsName  = "default.sidecars.sidecar-webhook.io"
+	// AnnotatePodsSuffix ends the name of every pod webhook entry.
+	AnnotatePodsSuffix     = ".pods.sidecar-webhook.io"
 	SidecarTimeoutSeconds  = int32(5)
 	PodTimeoutSeconds      = int32(2)
-	IstioInjectionLabel    = "istio-injection"
-	IstioRevisionLabel     = "istio.io/rev"
-	SidecarInjectPodLabel  = "sidecar.istio.io/inject"
-	namespaceNameLabelKey  = "kubernetes.io/metadata.name"
 	admissionReviewVersion = "v1"
+)
+
+// CEL conditions that split pods Istio's injector has injected (they carry
+// its status annotation) from those it has not.
+var (
+	injectedCondition = admissionregistrationv1.MatchCondition{
+		Name:       "injected-by-istio",
+		Expression: "has(object.metadata.annotations) && '" + mesh.AnnotationStatus + "' in object.metadata.annotations",
+	}
+	notInjectedCondition = admissionregistrationv1.MatchCondition{
+		Name:       "not-injected-by-istio",
+		Expression: "!has(object.metadata.annotations) || !('" + mesh.AnnotationStatus + "' in object.metadata.annotations)",
+	}
 )
 
 // ClientConfigFor returns where the API server sends requests for a path.
@@ -111,9 +123,27 @@ func MutatingConfiguration(client ClientConfigFor, opts ConfigOptions) *admissio
 	if !opts.WithPods {
 		return cfg
 	}
-	podHook := func(name string, selector *metav1.LabelSelector) admissionregistrationv1.MutatingWebhook {
+	cfg.Webhooks = append(cfg.Webhooks, podWebhooks(client, opts.ExcludedNamespaces)...)
+	return cfg
+}
+
+// podWebhooks are the pod annotation entries. Together they send this
+// webhook every pod that could run an Istio proxy, and each pod at most once
+// (their selections are disjoint):
+//   - injected: pods Istio's injector has injected (its status annotation),
+//     whatever the labels (kube-inject, enableNamespacesByDefault included);
+//   - one entry per selector of Istio's injector (mesh.DefaultInjectorSelectors,
+//     any revision), for pods not injected: when no injector is installed
+//     they decide, and otherwise the handler finds no proxy there;
+//   - gateway: gateways and waypoints istiod deploys itself, which run a
+//     proxy without being injected.
+//
+// The handler decides precisely (mesh.ProxyOf); these selectors only need to
+// include every candidate.
+func podWebhooks(client ClientConfigFor, excluded []string) []admissionregistrationv1.MutatingWebhook {
+	podHook := func(name string, nsSelector, objSelector *metav1.LabelSelector, condition admissionregistrationv1.MatchCondition) admissionregistrationv1.MutatingWebhook {
 		return admissionregistrationv1.MutatingWebhook{
-			Name:                    name,
+			Name:                    name + AnnotatePodsSuffix,
 			ClientConfig:            client(MutatePodsPath),
 			Rules:                   PodRules(),
 			FailurePolicy:           ptr(admissionregistrationv1.Ignore),
@@ -121,33 +151,34 @@ func MutatingConfiguration(client ClientConfigFor, opts ConfigOptions) *admissio
 			SideEffects:             ptr(admissionregistrationv1.SideEffectClassNone),
 			TimeoutSeconds:          ptr(PodTimeoutSeconds),
 			AdmissionReviewVersions: []string{admissionReviewVersion},
-			// Later mutating webhooks (Istio's injector among them) may add
-			// labels that change which Sidecar selects the pod.
+			// Later mutating webhooks may add labels that change which
+			// Sidecar selects the pod.
 			ReinvocationPolicy: ptr(admissionregistrationv1.IfNeededReinvocationPolicy),
-			NamespaceSelector:  selector,
-			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-				Key: SidecarInjectPodLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"},
-			}}},
+			NamespaceSelector:  nsSelector,
+			ObjectSelector:     objSelector,
+			MatchConditions:    []admissionregistrationv1.MatchCondition{condition},
 		}
 	}
-	// Two entries express "istio-injection=enabled OR istio.io/rev set";
-	// the second excludes the first's namespaces so no pod is seen twice.
-	injection := excludeNamespaces(opts.ExcludedNamespaces)
-	injection.MatchExpressions = append(injection.MatchExpressions, metav1.LabelSelectorRequirement{
-		Key: IstioInjectionLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{"enabled"}})
-	revision := excludeNamespaces(opts.ExcludedNamespaces)
-	revision.MatchExpressions = append(revision.MatchExpressions,
-		metav1.LabelSelectorRequirement{Key: IstioRevisionLabel, Operator: metav1.LabelSelectorOpExists},
-		metav1.LabelSelectorRequirement{Key: IstioInjectionLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"enabled"}})
-	cfg.Webhooks = append(cfg.Webhooks, podHook(AnnotatePodsName, injection), podHook(AnnotatePodsRevName, revision))
-	return cfg
+	notManaged := metav1.LabelSelectorRequirement{Key: mesh.LabelGatewayManaged, Operator: metav1.LabelSelectorOpDoesNotExist}
+	hooks := []admissionregistrationv1.MutatingWebhook{
+		podHook("injected", excludeNamespaces(excluded), nil, injectedCondition),
+	}
+	for _, sel := range mesh.DefaultInjectorSelectors() {
+		ns := excludeNamespaces(excluded)
+		ns.MatchExpressions = append(ns.MatchExpressions, sel.NamespaceSelector.MatchExpressions...)
+		obj := sel.ObjectSelector.DeepCopy()
+		obj.MatchExpressions = append(obj.MatchExpressions, notManaged)
+		hooks = append(hooks, podHook(strings.ReplaceAll(sel.Name, ".", "-"), ns, obj, notInjectedCondition))
+	}
+	managed := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: mesh.LabelGatewayManaged, Operator: metav1.LabelSelectorOpExists}}}
+	return append(hooks, podHook("gateway", excludeNamespaces(excluded), managed, notInjectedCondition))
 }
 
 func excludeNamespaces(names []string) *metav1.LabelSelector {
 	sel := &metav1.LabelSelector{}
 	if len(names) > 0 {
 		sel.MatchExpressions = []metav1.LabelSelectorRequirement{{
-			Key: namespaceNameLabelKey, Operator: metav1.LabelSelectorOpNotIn, Values: append([]string(nil), names...),
+			Key: mesh.LabelNamespaceName, Operator: metav1.LabelSelectorOpNotIn, Values: append([]string(nil), names...),
 		}}
 	}
 	return sel

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -228,24 +229,96 @@ func TestDeployConfigurationsPolicy(t *testing.T) {
 			if e.failurePolicy == nil || *e.failurePolicy != admissionregistrationv1.Ignore {
 				t.Errorf("%s: failurePolicy %v, want Ignore (a pod must never be blocked)", e.name, deref(e.failurePolicy))
 			}
-			// Only namespaces where Istio injection is on: either
-			// istio-injection=enabled or an istio.io/rev label.
-			inj := normalizeSelector(e.nsSelector)
-			onByLabel := slices.ContainsFunc(inj.MatchExpressions, func(req metav1.LabelSelectorRequirement) bool {
-				return req.Key == "istio-injection" && req.Operator == metav1.LabelSelectorOpIn && slices.Equal(req.Values, []string{"enabled"})
-			})
-			onByRevision := slices.ContainsFunc(inj.MatchExpressions, func(req metav1.LabelSelectorRequirement) bool {
-				return req.Key == "istio.io/rev" && req.Operator == metav1.LabelSelectorOpExists
-			})
-			if !onByLabel && !onByRevision {
-				t.Errorf("%s: namespaceSelector %v does not limit pods to namespaces with Istio injection on", e.name, e.nsSelector)
-			}
 		default:
 			t.Errorf("%s: unexpected resources %q", e.name, r.Resources)
 		}
 	}
-	if sidecarHooks != 2 || podHooks != 2 {
-		t.Errorf("want 2 Sidecar webhooks (validate, default) and 2 pod webhooks, got %d and %d", sidecarHooks, podHooks)
+	if sidecarHooks != 2 || podHooks == 0 {
+		t.Errorf("want 2 Sidecar webhooks (validate, default) and pod webhooks, got %d and %d", sidecarHooks, podHooks)
+	}
+}
+
+// TestDeployPodWebhooksSelectEachCandidateOnce evaluates the shipped pod
+// webhooks as the API server would, for pods Istio's injector injects (by
+// each of its four selectors, or proven by its status annotation), gateways
+// istiod deploys, and pods no injector would touch: every candidate is sent
+// exactly once, the rest never. The two CEL match conditions are known
+// expressions, evaluated here by hand.
+func TestDeployPodWebhooksSelectEachCandidateOnce(t *testing.T) {
+	_, m := loadDeployWebhooks(t)
+	const status = "sidecar.istio.io/status"
+	type hook struct {
+		name     string
+		ns, obj  labels.Selector
+		injected *bool
+	}
+	var hooks []hook
+	for _, w := range m.Webhooks {
+		if len(w.Rules) != 1 || !slices.Equal(w.Rules[0].Resources, []string{"pods"}) {
+			continue
+		}
+		h := hook{name: w.Name}
+		var err error
+		// As the API server reads them: an absent selector selects everything.
+		if h.ns, err = metav1.LabelSelectorAsSelector(normalizeSelector(w.NamespaceSelector)); err != nil {
+			t.Fatalf("%s: %v", w.Name, err)
+		}
+		if h.obj, err = metav1.LabelSelectorAsSelector(normalizeSelector(w.ObjectSelector)); err != nil {
+			t.Fatalf("%s: %v", w.Name, err)
+		}
+		for _, c := range w.MatchConditions {
+			switch c.Expression {
+			case "has(object.metadata.annotations) && '" + status + "' in object.metadata.annotations":
+				h.injected = ptr(true)
+			case "!has(object.metadata.annotations) || !('" + status + "' in object.metadata.annotations)":
+				h.injected = ptr(false)
+			default:
+				t.Fatalf("%s: match condition %q is not one this test evaluates", w.Name, c.Expression)
+			}
+		}
+		hooks = append(hooks, h)
+	}
+	tests := []struct {
+		name        string
+		namespace   string
+		nsLabels    map[string]string
+		podLabels   map[string]string
+		annotations map[string]string
+		want        int
+	}{
+		{"namespace istio-injection=enabled", "prod", map[string]string{"istio-injection": "enabled"}, nil, nil, 1},
+		{"namespace istio-injection=enabled, pod opts out", "prod", map[string]string{"istio-injection": "enabled"}, map[string]string{"sidecar.istio.io/inject": "false"}, nil, 0},
+		{"namespace istio.io/rev", "prod", map[string]string{"istio.io/rev": "canary"}, nil, nil, 1},
+		{"namespace istio-injection=disabled and istio.io/rev", "prod", map[string]string{"istio-injection": "disabled", "istio.io/rev": "canary"}, nil, nil, 0},
+		{"pod sidecar.istio.io/inject=true, unlabelled namespace", "prod", nil, map[string]string{"sidecar.istio.io/inject": "true"}, nil, 1},
+		{"pod istio.io/rev, unlabelled namespace", "prod", nil, map[string]string{"istio.io/rev": "canary"}, nil, 1},
+		{"pod with both labels, unlabelled namespace", "prod", nil, map[string]string{"istio.io/rev": "canary", "sidecar.istio.io/inject": "true"}, nil, 1},
+		{"pod sidecar.istio.io/inject=true, namespace istio-injection=disabled", "prod", map[string]string{"istio-injection": "disabled"}, map[string]string{"sidecar.istio.io/inject": "true"}, nil, 0},
+		{"nothing labelled", "prod", nil, nil, nil, 0},
+		{"injected pod, unlabelled namespace", "prod", nil, nil, map[string]string{status: "{}"}, 1},
+		{"injected pod, injection namespace", "prod", map[string]string{"istio-injection": "enabled"}, nil, map[string]string{status: "{}"}, 1},
+		{"waypoint deployed by istiod", "prod", nil, map[string]string{"gateway.istio.io/managed": "istio.io-mesh-controller", "sidecar.istio.io/inject": "false"}, nil, 1},
+		{"gateway deployed by istiod, injection namespace", "prod", map[string]string{"istio-injection": "enabled"}, map[string]string{"gateway.istio.io/managed": "istio.io-gateway-controller"}, nil, 1},
+		{"kube-system", "kube-system", map[string]string{"istio-injection": "enabled"}, nil, nil, 0},
+		{"the webhook's own namespace", serviceNamespace, map[string]string{"istio-injection": "enabled"}, nil, map[string]string{status: "{}"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			nsLabels := labels.Set{"kubernetes.io/metadata.name": tc.namespace}
+			for k, v := range tc.nsLabels {
+				nsLabels[k] = v
+			}
+			_, injected := tc.annotations[status]
+			var sentBy []string
+			for _, h := range hooks {
+				if h.ns.Matches(nsLabels) && h.obj.Matches(labels.Set(tc.podLabels)) && (h.injected == nil || *h.injected == injected) {
+					sentBy = append(sentBy, h.name)
+				}
+			}
+			if len(sentBy) != tc.want {
+				t.Errorf("sent %d times (by %q), want %d", len(sentBy), sentBy, tc.want)
+			}
+		})
 	}
 }
 

@@ -12,17 +12,23 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/google/go-cmp/cmp"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
 )
 
 func podView() *clusterview.Memory {
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	v := clusterview.NewMemory("istio-system")
+	for _, ns := range []string{"prod", "dev", "staging"} {
+		v.AddNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{mesh.LabelInjection: "enabled"}}})
+	}
+	v.AddNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "plain"}})
 	v.PutSidecar(clusterview.SidecarRef{Namespace: "istio-system", Name: "default", Created: t0})
 	v.PutSidecar(clusterview.SidecarRef{Namespace: "prod", Name: "default", Created: t0})
 	v.PutSidecar(clusterview.SidecarRef{Namespace: "prod", Name: "ratings", Created: t0, Selector: map[string]string{"app": "ratings"}})
@@ -104,8 +110,8 @@ func TestPodAnnotator(t *testing.T) {
 			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"prod","labels":{"app":"ratings"}},"spec":{"containers":[{"name":"c","image":"i"}]}}`,
 			wantAllowed: true,
 			wantAnno: map[string]string{
-				AnnotationSidecar:      "prod/ratings",
-				AnnotationSidecarScope: "workload",
+				resolve.AnnotationSidecar:      "prod/ratings",
+				resolve.AnnotationSidecarScope: "workload",
 			},
 		},
 		{
@@ -113,9 +119,9 @@ func TestPodAnnotator(t *testing.T) {
 			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x","namespace":"prod","labels":{"app":"other"},"annotations":{"team":"a"}},"spec":{}}`,
 			wantAllowed: true,
 			wantAnno: map[string]string{
-				"team":                 "a",
-				AnnotationSidecar:      "prod/default",
-				AnnotationSidecarScope: "namespace",
+				"team":                         "a",
+				resolve.AnnotationSidecar:      "prod/default",
+				resolve.AnnotationSidecarScope: "namespace",
 			},
 		},
 		{
@@ -124,8 +130,8 @@ func TestPodAnnotator(t *testing.T) {
 			body:         `{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"web-","labels":{"app":"ratings"}},"spec":{}}`,
 			wantAllowed:  true,
 			wantAnno: map[string]string{
-				AnnotationSidecar:      "istio-system/default",
-				AnnotationSidecarScope: "mesh",
+				resolve.AnnotationSidecar:      "istio-system/default",
+				resolve.AnnotationSidecarScope: "mesh",
 			},
 		},
 		{
@@ -133,8 +139,8 @@ func TestPodAnnotator(t *testing.T) {
 			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"prod","labels":{"app":"ratings"},"annotations":{"sidecar-webhook.io/sidecar":"prod/evil","sidecar-webhook.io/sidecar-scope":"mesh","sidecar-webhook.io/sidecar-conflict":"x,y"}},"spec":{}}`,
 			wantAllowed: true,
 			wantAnno: map[string]string{
-				AnnotationSidecar:      "prod/ratings",
-				AnnotationSidecarScope: "workload",
+				resolve.AnnotationSidecar:      "prod/ratings",
+				resolve.AnnotationSidecarScope: "workload",
 			},
 		},
 		{
@@ -148,9 +154,9 @@ func TestPodAnnotator(t *testing.T) {
 			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"prod","labels":{"app":"ratings","version":"v1"}},"spec":{}}`,
 			wantAllowed: true,
 			wantAnno: map[string]string{
-				AnnotationSidecar:         "prod/ratings",
-				AnnotationSidecarScope:    "workload",
-				AnnotationSidecarConflict: "prod/b-v1,prod/ratings",
+				resolve.AnnotationSidecar:         "prod/ratings",
+				resolve.AnnotationSidecarScope:    "workload",
+				resolve.AnnotationSidecarConflict: "prod/b-v1,prod/ratings",
 			},
 			wantWarnings: []string{"sidecar-webhook: more than one Sidecar applies to this pod (prod/b-v1, prod/ratings); Istio's choice is undefined and in practice it applies prod/ratings, the oldest"},
 		},
@@ -168,8 +174,8 @@ func TestPodAnnotator(t *testing.T) {
 			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"prod","labels":{"app":"ratings"}},"spec":{}}`,
 			wantAllowed: true,
 			wantAnno: map[string]string{
-				AnnotationSidecar:      "prod/ratings",
-				AnnotationSidecarScope: "workload",
+				resolve.AnnotationSidecar:      "prod/ratings",
+				resolve.AnnotationSidecarScope: "workload",
 			},
 		},
 		{
@@ -177,8 +183,8 @@ func TestPodAnnotator(t *testing.T) {
 			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"staging","annotations":{"sidecar-webhook.io/sidecar":"prod/evil"}},"spec":{}}`,
 			wantAllowed: true,
 			wantAnno: map[string]string{
-				AnnotationSidecar:      "istio-system/default",
-				AnnotationSidecarScope: "mesh",
+				resolve.AnnotationSidecar:      "istio-system/default",
+				resolve.AnnotationSidecarScope: "mesh",
 			},
 		},
 		{
@@ -202,8 +208,108 @@ func TestPodAnnotator(t *testing.T) {
 			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"prod","labels":{"app":"ratings"}},"spec":{"futureField":{"n":12345678901234567890}}}`,
 			wantAllowed: true,
 			wantAnno: map[string]string{
-				AnnotationSidecar:      "prod/ratings",
-				AnnotationSidecarScope: "workload",
+				resolve.AnnotationSidecar:      "prod/ratings",
+				resolve.AnnotationSidecarScope: "workload",
+			},
+		},
+		{
+			name:         "namespace without injection: no proxy, forged keys removed",
+			reqNamespace: "plain",
+			body:         `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"plain","labels":{"app":"ratings"},"annotations":{"sidecar-webhook.io/sidecar-scope":"mesh","keep":"me"}},"spec":{}}`,
+			wantAllowed:  true,
+			wantAnno:     map[string]string{"keep": "me"},
+		},
+		{
+			name:         "pod label sidecar.istio.io/inject=true in an unlabelled namespace: injected",
+			reqNamespace: "plain",
+			body:         `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"plain","labels":{"sidecar.istio.io/inject":"true"}},"spec":{}}`,
+			wantAllowed:  true,
+			wantAnno: map[string]string{
+				resolve.AnnotationSidecar:      "istio-system/default",
+				resolve.AnnotationSidecarScope: "mesh",
+			},
+		},
+		{
+			name:        "hostNetwork pod: never injected",
+			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"prod","labels":{"app":"ratings"}},"spec":{"hostNetwork":true}}`,
+			wantAllowed: true,
+			wantNoPatch: true,
+		},
+		{
+			name:        "annotation sidecar.istio.io/inject=false: not injected",
+			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"prod","labels":{"app":"ratings"},"annotations":{"sidecar.istio.io/inject":"false"}},"spec":{}}`,
+			wantAllowed: true,
+			wantNoPatch: true,
+		},
+		{
+			name:        "label wins over annotation",
+			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"prod","labels":{"app":"ratings","sidecar.istio.io/inject":"true"},"annotations":{"sidecar.istio.io/inject":"false"}},"spec":{}}`,
+			wantAllowed: true,
+			wantAnno: map[string]string{
+				"sidecar.istio.io/inject":      "false",
+				resolve.AnnotationSidecar:      "prod/ratings",
+				resolve.AnnotationSidecarScope: "workload",
+			},
+		},
+		{
+			name:        "gateway template: scope gateway, no Sidecar",
+			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"gw","namespace":"prod","labels":{"app":"ratings"},"annotations":{"inject.istio.io/templates":"gateway"}},"spec":{}}`,
+			wantAllowed: true,
+			wantAnno: map[string]string{
+				"inject.istio.io/templates":    "gateway",
+				resolve.AnnotationSidecarScope: "gateway",
+			},
+		},
+		{
+			name:         "waypoint deployed by istiod: scope gateway",
+			reqNamespace: "plain",
+			body:         `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"wp","namespace":"plain","labels":{"gateway.istio.io/managed":"istio.io-mesh-controller","sidecar.istio.io/inject":"false"}},"spec":{}}`,
+			wantAllowed:  true,
+			wantAnno:     map[string]string{resolve.AnnotationSidecarScope: "gateway"},
+		},
+		{
+			name:         "injected pod (status annotation) in an unlabelled namespace: proof of a proxy",
+			reqNamespace: "plain",
+			body:         `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"plain","annotations":{"sidecar.istio.io/status":"{}"}},"spec":{}}`,
+			wantAllowed:  true,
+			wantAnno: map[string]string{
+				"sidecar.istio.io/status":      "{}",
+				resolve.AnnotationSidecar:      "istio-system/default",
+				resolve.AnnotationSidecarScope: "mesh",
+			},
+		},
+		{
+			name:         "no metadata at all: nothing to annotate in a namespace without injection",
+			reqNamespace: "plain",
+			body:         `{"apiVersion":"v1","kind":"Pod","spec":{}}`,
+			wantAllowed:  true,
+			wantNoPatch:  true,
+		},
+		{
+			name:        "no metadata, injected namespace: metadata added",
+			body:        `{"apiVersion":"v1","kind":"Pod","spec":{}}`,
+			wantAllowed: true,
+			wantAnno: map[string]string{
+				resolve.AnnotationSidecar:      "prod/default",
+				resolve.AnnotationSidecarScope: "namespace",
+			},
+		},
+		{
+			name:        "annotations null",
+			body:        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x","namespace":"prod","annotations":null},"spec":{}}`,
+			wantAllowed: true,
+			wantAnno: map[string]string{
+				resolve.AnnotationSidecar:      "prod/default",
+				resolve.AnnotationSidecarScope: "namespace",
+			},
+		},
+		{
+			name:        "field names match exactly: a Metadata member is not metadata",
+			body:        `{"apiVersion":"v1","kind":"Pod","Metadata":{"labels":{"app":["x"]}},"spec":{}}`,
+			wantAllowed: true,
+			wantAnno: map[string]string{
+				resolve.AnnotationSidecar:      "prod/default",
+				resolve.AnnotationSidecarScope: "namespace",
 			},
 		},
 		{
@@ -276,9 +382,9 @@ func TestPodAnnotator(t *testing.T) {
 			if diff := cmp.Diff(tc.wantAnno, annotationsOf(obj)); diff != "" {
 				t.Errorf("annotations after patch (-want +got):\n%s", diff)
 			}
-			// Only annotations change.
+			// Only annotations change (metadata is added when absent).
 			for _, p := range resp.Patches {
-				if !strings.HasPrefix(p.Path, "/metadata/annotations") {
+				if !strings.HasPrefix(p.Path, "/metadata/annotations") && (p.Path != "/metadata" || p.Operation != "add") {
 					t.Errorf("patch touches %s", p.Path)
 				}
 			}
@@ -287,13 +393,15 @@ func TestPodAnnotator(t *testing.T) {
 }
 
 func TestPodAnnotatorNoSidecar(t *testing.T) {
-	a := &PodAnnotator{Views: readyView(clusterview.NewMemory("istio-system"))}
+	v := clusterview.NewMemory("istio-system")
+	v.AddNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{mesh.LabelInjection: "enabled"}}})
+	a := &PodAnnotator{Views: readyView(v)}
 	req := podRequest(admissionv1.Create, "prod", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"r","namespace":"prod","annotations":{"sidecar-webhook.io/sidecar":"prod/evil","sidecar-webhook.io/sidecar-conflict":"a,b"}},"spec":{}}`)
 	resp := a.Handle(context.Background(), req)
 	if !resp.Allowed {
 		t.Fatalf("not allowed: %+v", resp.Result)
 	}
-	want := map[string]string{AnnotationSidecarScope: "none"}
+	want := map[string]string{resolve.AnnotationSidecarScope: "none"}
 	if diff := cmp.Diff(want, annotationsOf(applied(t, req.Object.Raw, resp))); diff != "" {
 		t.Errorf("annotations (-want +got):\n%s", diff)
 	}
@@ -310,22 +418,5 @@ func TestPodAnnotatorIgnoresOtherResources(t *testing.T) {
 		if !resp.Allowed || len(resp.Patches) != 0 {
 			t.Errorf("%s %s/%s: allowed %v patches %v, want allowed without patch", req.Operation, req.Resource.Resource, req.SubResource, resp.Allowed, resp.Patches)
 		}
-	}
-}
-
-func TestAnnotationsFor(t *testing.T) {
-	in := map[string]string{"a": "b", AnnotationSidecar: "x/y"}
-	out, changed := AnnotationsFor(in, &resolve.Resolution{Sidecar: "x/y", Scope: resolve.ScopeNamespace})
-	if !changed {
-		t.Error("changed = false, want true (scope was missing)")
-	}
-	if in[AnnotationSidecarScope] != "" {
-		t.Error("AnnotationsFor modified its input")
-	}
-	if _, changed := AnnotationsFor(out, &resolve.Resolution{Sidecar: "x/y", Scope: resolve.ScopeNamespace}); changed {
-		t.Error("second application changed = true, want false")
-	}
-	if _, changed := AnnotationsFor(nil, nil); changed {
-		t.Error("nothing to remove: changed = true, want false")
 	}
 }

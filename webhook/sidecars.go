@@ -166,7 +166,10 @@ func selectorChanges(req admission.Request, obj *sidecar.Sidecar) bool {
 }
 
 // SidecarDefaulter answers /mutate/sidecars.
-type SidecarDefaulter struct{}
+type SidecarDefaulter struct {
+	// Options carry the cluster's IP family (--ip-family).
+	Options defaults.Options
+}
 
 // Handle implements admission.Handler.
 func (d *SidecarDefaulter) Handle(_ context.Context, req admission.Request) admission.Response {
@@ -182,14 +185,19 @@ func (d *SidecarDefaulter) Handle(_ context.Context, req admission.Request) admi
 	if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	if changes := defaults.Apply(obj); len(changes) == 0 {
-		return admission.Allowed("")
+	changes, notes := defaults.Apply(obj, d.Options)
+	warnings := make([]string, 0, len(notes))
+	for _, n := range notes {
+		warnings = append(warnings, n.Path+": "+n.Message)
+	}
+	if len(changes) == 0 {
+		return admission.Allowed("").WithWarnings(warnings...)
 	}
 	mutated, err := json.Marshal(obj)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, mutated)
+	return admission.PatchResponseFromRaw(req.Object.Raw, mutated).WithWarnings(warnings...)
 }
 
 // checkSidecarRequest answers the requests that need no decision: a resource

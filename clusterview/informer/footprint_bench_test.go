@@ -1,6 +1,8 @@
 package informer
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+
 	"fmt"
 	"runtime"
 	"testing"
@@ -23,8 +25,8 @@ func footprintPod(namespace string, i int) *metav1.PartialObjectMetadata {
 		ResourceVersion: fmt.Sprint(100000 + i),
 		Labels:          map[string]string{"app": app, "pod-template-hash": "5d8f7c9b6d", "version": "v1"},
 		Annotations: map[string]string{
-			"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z",
-			OwnAnnotationPrefix + "sidecar":     namespace + "/sc-" + app,
+			"kubectl.kubernetes.io/restartedAt":         "2026-01-01T00:00:00Z",
+			clusterview.OwnAnnotationPrefix + "sidecar": namespace + "/sc-" + app,
 		},
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: app + "-5d8f7c9b6d", UID: "u"}},
 		ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate}},

@@ -15,31 +15,26 @@ import (
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 )
 
 // DefaultRootNamespace is Istio's default mesh root namespace.
-const DefaultRootNamespace = "istio-system"
-
-// Mesh config location: Istio keeps its MeshConfig as YAML under key "mesh"
-// of ConfigMap "istio" in its own namespace.
-const (
-	MeshConfigNamespace = "istio-system"
-	MeshConfigName      = "istio"
-	MeshConfigKey       = "mesh"
-)
+const DefaultRootNamespace = mesh.DefaultRootNamespace
 
 // hostIndex indexes ServiceEntries by the host names they provide, so
 // "*/foo.example.com" is one lookup, not a scan of the cluster. Services need
@@ -78,39 +73,81 @@ func watched() []client.Object {
 		&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}, &appsv1.ReplicaSet{},
 		&batchv1.Job{}, &batchv1.CronJob{}, &corev1.Namespace{}, &corev1.Service{},
 		&networkingv1.ServiceEntry{}, &securityv1.PeerAuthentication{}, &corev1.ConfigMap{},
+		&admissionregistrationv1.MutatingWebhookConfiguration{},
 	}
 }
 
-// ByObject limits the ConfigMap informer to Istio's mesh config: the webhook
-// has no business caching every ConfigMap in the cluster.
-func ByObject() map[client.Object]cache.ByObject {
-	return map[client.Object]cache.ByObject{
-		&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{MeshConfigNamespace: {}}},
+// injectorSelector picks Istio's injector configurations among the
+// cluster's MutatingWebhookConfigurations: revision and tag configurations
+// both carry istio.io/rev.
+var injectorSelector = labels.SelectorFromSet(nil).Add(mustRequirement(mesh.LabelRevision, selection.Exists, nil))
+
+func mustRequirement(key string, op selection.Operator, values []string) labels.Requirement {
+	r, err := labels.NewRequirement(key, op, values)
+	if err != nil {
+		panic(err)
 	}
+	return *r
+}
+
+// ByObject limits the ConfigMap informer to istiod's namespace (the mesh
+// config) and the webhook configuration informer to Istio's injectors: the
+// webhook has no business caching every ConfigMap in the cluster.
+func ByObject(istioNamespace string) map[client.Object]cache.ByObject {
+	if istioNamespace == "" {
+		istioNamespace = mesh.DefaultIstioNamespace
+	}
+	return map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{istioNamespace: {}}},
+		&admissionregistrationv1.MutatingWebhookConfiguration{}: {Label: injectorSelector},
+	}
+}
+
+// Options say where Istio's configuration lives.
+type Options struct {
+	// RootNamespace overrides the mesh config's rootNamespace when set.
+	RootNamespace string
+	// IstioNamespace is istiod's namespace, which holds the mesh config
+	// (default istio-system).
+	IstioNamespace string
+	// Revision is the control-plane revision whose mesh config is read
+	// (ConfigMap istio-<revision>); "" for the default revision (istio).
+	Revision string
 }
 
 // View reads the caches. RootNamespace is the --root-namespace flag when set,
 // else the live mesh config's rootNamespace, else istio-system.
 type View struct {
-	cache         cache.Cache
-	rootOverride  string
-	synced        atomic.Bool
-	informersDone atomic.Bool
+	cache          cache.Cache
+	rootOverride   string
+	istioNamespace string
+	meshConfigName string
+	synced         atomic.Bool
 
 	// stores are the informers' own stores by the type each watches:
 	// reading a store by namespace hands out the cached objects themselves,
 	// where a List through the cache first copies every object into a fresh
 	// list (and could not hold the stubs Transform stores).
 	stores map[reflect.Type]toolscache.Indexer
-	// meshRoot is rootNamespace from Istio's mesh config, kept current by
-	// an event handler so that a request never parses YAML.
-	meshRoot atomic.Pointer[string]
+	// meshConfig is Istio's mesh config as read, kept current by an event
+	// handler so that a request never parses YAML.
+	meshConfig atomic.Pointer[mesh.Config]
+	// injectors are Istio's injector webhooks, rebuilt by an event handler
+	// whenever an injector configuration changes.
+	injectors atomic.Pointer[mesh.Injectors]
 }
 
 // New returns a View over c. Call Register before the cache starts, and
 // WaitForSync after.
-func New(c cache.Cache, rootNamespaceOverride string) *View {
-	return &View{cache: c, rootOverride: rootNamespaceOverride}
+func New(c cache.Cache, opts Options) *View {
+	ns := opts.IstioNamespace
+	if ns == "" {
+		ns = mesh.DefaultIstioNamespace
+	}
+	v := &View{cache: c, rootOverride: opts.RootNamespace, istioNamespace: ns, meshConfigName: mesh.MeshConfigMapName(opts.Revision)}
+	defaults := mesh.DefaultInjectors()
+	v.injectors.Store(&defaults)
+	return v
 }
 
 // Register creates the informers and indexes (they start with the cache).
@@ -140,6 +177,21 @@ func (v *View) Register(ctx context.Context) error {
 			}
 			continue
 		}
+		if _, ok := obj.(*admissionregistrationv1.MutatingWebhookConfiguration); ok {
+			store := indexerOf(inf)
+			if store == nil {
+				return fmt.Errorf("watching %T: the cache does not expose the informer's store", obj)
+			}
+			rebuild := func(any) { v.injectorsChanged(store) }
+			if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+				AddFunc:    rebuild,
+				UpdateFunc: func(_, obj any) { rebuild(obj) },
+				DeleteFunc: rebuild,
+			}); err != nil {
+				return fmt.Errorf("following Istio's injector configurations: %w", err)
+			}
+			continue
+		}
 		store := indexerOf(inf)
 		if store == nil {
 			return fmt.Errorf("watching %T: the cache does not expose the informer's store, which the view reads in place", obj)
@@ -149,8 +201,36 @@ func (v *View) Register(ctx context.Context) error {
 		}
 		v.stores[reflect.TypeOf(obj)] = store
 	}
-	v.informersDone.Store(true)
 	return nil
+}
+
+// injectorsChanged rebuilds the injector webhooks from the informer's store
+// (an event handler runs after the store has the change).
+func (v *View) injectorsChanged(store toolscache.Store) {
+	var configs []*admissionregistrationv1.MutatingWebhookConfiguration
+	for _, obj := range store.List() {
+		if cfg, ok := obj.(*admissionregistrationv1.MutatingWebhookConfiguration); ok {
+			configs = append(configs, cfg)
+		}
+	}
+	slices.SortFunc(configs, func(a, b *admissionregistrationv1.MutatingWebhookConfiguration) int {
+		return strings.Compare(a.Name, b.Name)
+	})
+	inj := mesh.InjectorsFrom(configs)
+	v.injectors.Store(&inj)
+}
+
+// Injectors implements clusterview.View.
+func (v *View) Injectors() mesh.Injectors { return *v.injectors.Load() }
+
+// InjectorSummary says in one line which injectors decide which pods get a
+// proxy, for the readiness log.
+func (v *View) InjectorSummary() string {
+	inj := v.Injectors()
+	if !inj.Installed {
+		return "no Istio injector installed: pods are judged by the default injector selectors alone"
+	}
+	return fmt.Sprintf("Istio injector installed: %d pod webhook(s) decide which pods get a proxy", len(inj.Webhooks))
 }
 
 // WaitForSync blocks until every informer has synced (or ctx ends) and then
@@ -226,39 +306,38 @@ func (v *View) RootNamespace() string {
 	if v.rootOverride != "" {
 		return v.rootOverride
 	}
-	if root := v.meshRoot.Load(); root != nil && *root != "" {
-		return *root
+	if cfg := v.meshConfig.Load(); cfg != nil && cfg.RootNamespace != "" {
+		return cfg.RootNamespace
 	}
 	return DefaultRootNamespace
 }
 
-// meshConfigChanged records rootNamespace from Istio's mesh config
-// ConfigMap whenever the informer sees it change (or go away).
+// MeshConfig is Istio's mesh config as last read (zero when absent or
+// unreadable).
+func (v *View) MeshConfig() mesh.Config {
+	if cfg := v.meshConfig.Load(); cfg != nil {
+		return *cfg
+	}
+	return mesh.Config{}
+}
+
+// meshConfigChanged records Istio's mesh config whenever the informer sees
+// its ConfigMap change (or go away).
 func (v *View) meshConfigChanged(obj any, deleted bool) {
 	if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj, deleted = tombstone.Obj, true
 	}
 	cm, ok := obj.(*corev1.ConfigMap)
-	if !ok || cm.Namespace != MeshConfigNamespace || cm.Name != MeshConfigName {
+	if !ok || cm.Namespace != v.istioNamespace || cm.Name != v.meshConfigName {
 		return
 	}
-	root := ""
+	var cfg mesh.Config
 	if !deleted {
-		root = RootNamespaceFromMeshConfig(cm.Data[MeshConfigKey])
+		// An unreadable mesh config counts as none, as before: istiod
+		// would refuse it too.
+		cfg, _ = mesh.ParseConfig(cm.Data[mesh.MeshConfigKey])
 	}
-	v.meshRoot.Store(&root)
-}
-
-// RootNamespaceFromMeshConfig reads rootNamespace from Istio's MeshConfig
-// YAML; "" when absent or unreadable.
-func RootNamespaceFromMeshConfig(meshYAML string) string {
-	var mesh struct {
-		RootNamespace string `json:"rootNamespace"`
-	}
-	if err := yaml.Unmarshal([]byte(meshYAML), &mesh); err != nil {
-		return ""
-	}
-	return mesh.RootNamespace
+	v.meshConfig.Store(&cfg)
 }
 
 // Sidecars implements clusterview.View.
@@ -284,15 +363,17 @@ func (v *View) Workloads(namespace string) []clusterview.Workload {
 		return nil
 	}
 	var out []clusterview.Workload
-	add := func(kind string, meta metav1.Object, labels map[string]string) {
-		out = append(out, clusterview.Workload{Kind: kind, Namespace: meta.GetNamespace(), Name: meta.GetName(), Labels: labels})
-	}
-	eachCached(v, podType, namespace, func(p *metav1.PartialObjectMetadata) { add("Pod", p, p.Labels) })
+	eachCached(v, podType, namespace, func(p *metav1.PartialObjectMetadata) {
+		out = append(out, clusterview.Workload{Kind: clusterview.KindPod, Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
+	})
 	eachCached(v, reflect.TypeFor[*networkingv1.WorkloadEntry](), namespace, func(we *networkingv1.WorkloadEntry) {
-		add("WorkloadEntry", we, we.Spec.GetLabels())
+		out = append(out, clusterview.Workload{Kind: clusterview.KindWorkloadEntry, Namespace: we.Namespace, Name: we.Name, Labels: we.Spec.GetLabels()})
 	})
 	for _, kind := range workloadKinds {
-		eachCached(v, kind.watched, namespace, func(w *workloadStub) { add(kind.name, w, w.TemplateLabels) })
+		eachCached(v, kind.watched, namespace, func(w *workloadStub) {
+			out = append(out, clusterview.Workload{Kind: kind.name, Namespace: w.Namespace, Name: w.Name,
+				Labels: w.TemplateLabels, Annotations: w.TemplateAnnotations, HostNetwork: w.HostNetwork})
+		})
 	}
 	return out
 }

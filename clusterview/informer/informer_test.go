@@ -33,6 +33,7 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 )
 
 // pollTimeout bounds how long an assertion waits for the caches to catch up
@@ -115,11 +116,11 @@ func startEnv() (_ *testEnv, retErr error) {
 	if e.cache, err = cache.New(e.cluster.Config, cache.Options{
 		Scheme:           scheme,
 		DefaultTransform: informer.NewTransform(),
-		ByObject:         informer.ByObject(),
+		ByObject:         informer.ByObject(""),
 	}); err != nil {
 		return nil, err
 	}
-	e.view = informer.New(e.cache, "")
+	e.view = informer.New(e.cache, informer.Options{})
 	if err := e.view.Register(ctx); err != nil {
 		return nil, err
 	}
@@ -283,8 +284,8 @@ func seed(t *testing.T, e *testEnv, p string) fixture {
 	// Pods: one with labels and a mix of annotations, one without labels.
 	pod := &corev1.Pod{ObjectMeta: meta(a, "ratings-pod", ratings), Spec: podSpec()}
 	pod.Annotations = map[string]string{
-		informer.OwnAnnotationPrefix + "applied": "sidecar-a",
-		"other.example.com/big":                  strings.Repeat("x", 1000),
+		clusterview.OwnAnnotationPrefix + "applied": "sidecar-a",
+		"other.example.com/big":                     strings.Repeat("x", 1000),
 	}
 	e.create(t, pod)
 	e.create(t, &corev1.Pod{ObjectMeta: meta(a, "bare-pod", nil), Spec: podSpec()})
@@ -433,11 +434,11 @@ func TestReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(e.cluster.Config, cache.Options{Scheme: scheme, DefaultTransform: informer.NewTransform(), ByObject: informer.ByObject()})
+	c, err := cache.New(e.cluster.Config, cache.Options{Scheme: scheme, DefaultTransform: informer.NewTransform(), ByObject: informer.ByObject("")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := informer.New(c, "")
+	v := informer.New(c, informer.Options{})
 	if err := v.Register(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -596,7 +597,7 @@ func TestViewReadsCluster(t *testing.T) {
 			if err := e.cache.Get(e.ctx, key, p); err != nil {
 				return err
 			}
-			want := map[string]string{informer.OwnAnnotationPrefix + "applied": "sidecar-a"}
+			want := map[string]string{clusterview.OwnAnnotationPrefix + "applied": "sidecar-a"}
 			if err := diffErr(want, p.Annotations); err != nil {
 				return fmt.Errorf("annotations %w", err)
 			}
@@ -627,7 +628,7 @@ func TestViewReadsCluster(t *testing.T) {
 			t.Fatalf("stored pod is a %T, want *PartialObjectMetadata (no spec)", obj)
 		}
 		for k := range stored.Annotations {
-			if !strings.HasPrefix(k, informer.OwnAnnotationPrefix) {
+			if !strings.HasPrefix(k, clusterview.OwnAnnotationPrefix) {
 				t.Errorf("stored pod keeps annotation %q", k)
 			}
 		}
@@ -689,7 +690,7 @@ func TestRootNamespace(t *testing.T) {
 	if got := v.RootNamespace(); got != informer.DefaultRootNamespace {
 		t.Fatalf("RootNamespace() without mesh config = %q, want %q", got, informer.DefaultRootNamespace)
 	}
-	custom := informer.New(e.cache, "custom")
+	custom := informer.New(e.cache, informer.Options{RootNamespace: "custom"})
 	if got := custom.RootNamespace(); got != "custom" {
 		t.Errorf("override RootNamespace() = %q, want custom", got)
 	}
@@ -697,14 +698,14 @@ func TestRootNamespace(t *testing.T) {
 	// An "istio" ConfigMap outside istio-system is not the mesh config.
 	e.ensureNamespace(t, "root-other", nil)
 	e.create(t, &corev1.ConfigMap{
-		ObjectMeta: meta("root-other", informer.MeshConfigName, nil),
-		Data:       map[string]string{informer.MeshConfigKey: "rootNamespace: wrong\n"},
+		ObjectMeta: meta("root-other", mesh.MeshConfigMapName(""), nil),
+		Data:       map[string]string{mesh.MeshConfigKey: "rootNamespace: wrong\n"},
 	})
 
-	e.ensureNamespace(t, informer.MeshConfigNamespace, nil)
+	e.ensureNamespace(t, mesh.DefaultIstioNamespace, nil)
 	cm := &corev1.ConfigMap{
-		ObjectMeta: meta(informer.MeshConfigNamespace, informer.MeshConfigName, nil),
-		Data:       map[string]string{informer.MeshConfigKey: "rootNamespace: istio-config\n"},
+		ObjectMeta: meta(mesh.DefaultIstioNamespace, mesh.MeshConfigMapName(""), nil),
+		Data:       map[string]string{mesh.MeshConfigKey: "rootNamespace: istio-config\n"},
 	}
 	e.create(t, cm)
 	t.Cleanup(func() {
@@ -735,22 +736,22 @@ func TestRootNamespace(t *testing.T) {
 		mutor func(*corev1.ConfigMap)
 	}{
 		{"updated", "mesh-root", func(c *corev1.ConfigMap) {
-			c.Data[informer.MeshConfigKey] = "defaultConfig:\n  discoveryAddress: istiod:15012\nrootNamespace: mesh-root\n"
+			c.Data[mesh.MeshConfigKey] = "defaultConfig:\n  discoveryAddress: istiod:15012\nrootNamespace: mesh-root\n"
 		}},
 		{"rootNamespace removed", informer.DefaultRootNamespace, func(c *corev1.ConfigMap) {
-			c.Data[informer.MeshConfigKey] = "accessLogFile: /dev/stdout\n"
+			c.Data[mesh.MeshConfigKey] = "accessLogFile: /dev/stdout\n"
 		}},
 		{"set again", "istio-config-2", func(c *corev1.ConfigMap) {
-			c.Data[informer.MeshConfigKey] = "rootNamespace: istio-config-2\n"
+			c.Data[mesh.MeshConfigKey] = "rootNamespace: istio-config-2\n"
 		}},
 		{"unreadable YAML", informer.DefaultRootNamespace, func(c *corev1.ConfigMap) {
-			c.Data[informer.MeshConfigKey] = "rootNamespace: [unterminated\n"
+			c.Data[mesh.MeshConfigKey] = "rootNamespace: [unterminated\n"
 		}},
 		{"mesh key missing", informer.DefaultRootNamespace, func(c *corev1.ConfigMap) {
 			c.Data = map[string]string{"meshNetworks": "networks: {}\n"}
 		}},
 		{"back", "istio-config", func(c *corev1.ConfigMap) {
-			c.Data = map[string]string{informer.MeshConfigKey: "rootNamespace: istio-config\n"}
+			c.Data = map[string]string{mesh.MeshConfigKey: "rootNamespace: istio-config\n"}
 		}},
 	} {
 		if err := e.direct.Get(e.ctx, client.ObjectKeyFromObject(cm), cm); err != nil {
@@ -764,14 +765,14 @@ func TestRootNamespace(t *testing.T) {
 	}
 
 	// LoadMemory reads the same mesh config; an override wins there too.
-	m, err := informer.LoadMemory(e.ctx, e.direct, "")
+	m, err := informer.LoadMemory(e.ctx, e.direct, informer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := m.RootNamespace(); got != "istio-config" {
 		t.Errorf("LoadMemory RootNamespace() = %q, want istio-config", got)
 	}
-	if m, err = informer.LoadMemory(e.ctx, e.direct, "custom"); err != nil {
+	if m, err = informer.LoadMemory(e.ctx, e.direct, informer.Options{RootNamespace: "custom"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := m.RootNamespace(); got != "custom" {
@@ -779,18 +780,51 @@ func TestRootNamespace(t *testing.T) {
 	}
 }
 
-func TestRootNamespaceFromMeshConfig(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                                      "",
-		"rootNamespace: istio-config\n":         "istio-config",
-		"accessLogFile: /dev/stdout\n":          "",
-		"rootNamespace: [\n":                    "",
-		"defaultConfig: {}\nrootNamespace: x\n": "x",
-		`{"rootNamespace": "json-root"}`:        "json-root",
-	} {
-		if got := informer.RootNamespaceFromMeshConfig(in); got != want {
-			t.Errorf("RootNamespaceFromMeshConfig(%q) = %q, want %q", in, got, want)
+// TestRevisionedMeshConfig: with --istio-revision the view reads that
+// revision's mesh config (ConfigMap istio-<rev>) and its interception mode,
+// and ignores the default revision's.
+func TestRevisionedMeshConfig(t *testing.T) {
+	e := sharedEnv(t)
+	e.ensureNamespace(t, "istio-canary-ns", nil)
+	for name, root := range map[string]string{"istio": "default-root", "istio-canary": "canary-root"} {
+		e.create(t, &corev1.ConfigMap{
+			ObjectMeta: meta("istio-canary-ns", name, nil),
+			Data:       map[string]string{mesh.MeshConfigKey: "rootNamespace: " + root + "\ndefaultConfig:\n  interceptionMode: NONE\n"},
+		})
+	}
+	scheme, err := informer.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New(e.cluster.Config, cache.Options{Scheme: scheme, DefaultTransform: informer.NewTransform(), ByObject: informer.ByObject("istio-canary-ns")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := informer.New(c, informer.Options{IstioNamespace: "istio-canary-ns", Revision: "canary"})
+	if err := v.Register(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	t.Cleanup(cancel)
+	go func() { _ = c.Start(ctx) }()
+	if !v.WaitForSync(ctx) {
+		t.Fatal("cache did not sync")
+	}
+	eventually(t, "revisioned mesh config", func() error {
+		if got := v.RootNamespace(); got != "canary-root" {
+			return fmt.Errorf("RootNamespace() = %q, want canary-root", got)
 		}
+		if got := v.MeshConfig().InterceptionMode; got != mesh.InterceptionNone {
+			return fmt.Errorf("MeshConfig().InterceptionMode = %q, want NONE", got)
+		}
+		return nil
+	})
+	m, err := informer.LoadMemory(e.ctx, e.direct, informer.Options{IstioNamespace: "istio-canary-ns", Revision: "canary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.RootNamespace(); got != "canary-root" {
+		t.Errorf("LoadMemory RootNamespace() = %q, want canary-root", got)
 	}
 }
 
@@ -812,7 +846,7 @@ func TestViewMatchesMemory(t *testing.T) {
 
 	// A cache that hides its informers' stores is refused: the view reads
 	// them in place.
-	if err := informer.New(listOnlyCache{e.cache}, "").Register(e.ctx); err == nil || !strings.Contains(err.Error(), "does not expose the informer's store") {
+	if err := informer.New(listOnlyCache{e.cache}, informer.Options{}).Register(e.ctx); err == nil || !strings.Contains(err.Error(), "does not expose the informer's store") {
 		t.Errorf("Register over a cache without stores: err = %v, want a refusal", err)
 	}
 
@@ -822,7 +856,7 @@ func TestViewMatchesMemory(t *testing.T) {
 	eventually(t, "informer view equals LoadMemory", compare)
 
 	// And the reference agrees with what seed says it created.
-	m, err := informer.LoadMemory(e.ctx, e.direct, "")
+	m, err := informer.LoadMemory(e.ctx, e.direct, informer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -857,7 +891,7 @@ func orEmpty[T any](s []T) []T {
 // compareWithMemory compares every answer of v with the in-memory view
 // loaded straight from the API server.
 func compareWithMemory(e *testEnv, v *informer.View, namespaces, hosts, scopes, froms []string, f2 fixture) error {
-	m, err := informer.LoadMemory(e.ctx, e.direct, "")
+	m, err := informer.LoadMemory(e.ctx, e.direct, informer.Options{})
 	if err != nil {
 		return err
 	}

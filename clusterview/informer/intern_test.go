@@ -1,6 +1,8 @@
 package informer
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+
 	"reflect"
 	"testing"
 	"time"
@@ -75,7 +77,7 @@ func TestTransformSharesPodLabels(t *testing.T) {
 			Namespace:   string([]byte("prod")), // a fresh copy, as a decoder makes
 			Name:        name,
 			Labels:      map[string]string{"app": "ratings", "pod-template-hash": "5d8f"},
-			Annotations: map[string]string{OwnAnnotationPrefix + "sidecar": "prod/ratings", "other": "x"},
+			Annotations: map[string]string{clusterview.OwnAnnotationPrefix + "sidecar": "prod/ratings", "other": "x"},
 		}}
 	}
 	a, _ := transform(pod("ratings-1"))
@@ -87,7 +89,7 @@ func TestTransformSharesPodLabels(t *testing.T) {
 	if !same(pa.Annotations, pb.Annotations) {
 		t.Errorf("pods with equal own annotations do not share the map")
 	}
-	if want := map[string]string{OwnAnnotationPrefix + "sidecar": "prod/ratings"}; !reflect.DeepEqual(pa.Annotations, want) {
+	if want := map[string]string{clusterview.OwnAnnotationPrefix + "sidecar": "prod/ratings"}; !reflect.DeepEqual(pa.Annotations, want) {
 		t.Errorf("annotations = %v, want %v", pa.Annotations, want)
 	}
 	if reflect.ValueOf(pa.Namespace).String() != "prod" || unsafeStringData(pa.Namespace) != unsafeStringData(pb.Namespace) {
@@ -100,7 +102,7 @@ func unsafeStringData(s string) *byte { return unsafe.StringData(s) }
 // TestWorkloadStubDeepCopy: a copy keeps the template labels and shares
 // nothing with the original.
 func TestWorkloadStubDeepCopy(t *testing.T) {
-	stub := newWorkloadStub(&metav1.ObjectMeta{Namespace: "prod", Name: "ratings", ResourceVersion: "7"}, map[string]string{"app": "ratings"})
+	stub := newWorkloadStub(&metav1.ObjectMeta{Namespace: "prod", Name: "ratings", ResourceVersion: "7"}, map[string]string{"app": "ratings"}, map[string]string{"sidecar.istio.io/inject": "false"}, true)
 	copied, ok := stub.DeepCopyObject().(*workloadStub)
 	if !ok {
 		t.Fatalf("DeepCopyObject returned %T", stub.DeepCopyObject())

@@ -6,6 +6,7 @@ import (
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,20 +15,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 )
 
 // LoadMemory reads the live cluster once (no informers) into an in-memory
 // view: what `check --cluster` and `resolve --cluster` start from. The root
-// namespace is rootOverride when set, else the mesh config's, else
+// namespace is opts.RootNamespace when set, else the mesh config's, else
 // istio-system.
-func LoadMemory(ctx context.Context, reader client.Reader, rootOverride string) (*clusterview.Memory, error) {
-	root := rootOverride
+func LoadMemory(ctx context.Context, reader client.Reader, opts Options) (*clusterview.Memory, error) {
+	root := opts.RootNamespace
 	if root == "" {
 		root = DefaultRootNamespace
+		istioNamespace := opts.IstioNamespace
+		if istioNamespace == "" {
+			istioNamespace = mesh.DefaultIstioNamespace
+		}
 		cm := &corev1.ConfigMap{}
-		if err := reader.Get(ctx, client.ObjectKey{Namespace: MeshConfigNamespace, Name: MeshConfigName}, cm); err == nil {
-			if r := RootNamespaceFromMeshConfig(cm.Data[MeshConfigKey]); r != "" {
-				root = r
+		if err := reader.Get(ctx, client.ObjectKey{Namespace: istioNamespace, Name: mesh.MeshConfigMapName(opts.Revision)}, cm); err == nil {
+			if cfg, err := mesh.ParseConfig(cm.Data[mesh.MeshConfigKey]); err == nil && cfg.RootNamespace != "" {
+				root = cfg.RootNamespace
 			}
 		}
 	}
@@ -48,6 +54,10 @@ func LoadMemory(ctx context.Context, reader client.Reader, rootOverride string) 
 		func() error {
 			return each(ctx, reader, &networkingv1.SidecarList{}, func(s *networkingv1.Sidecar) { m.PutSidecar(clusterview.RefOf(s)) })
 		},
+		func() error {
+			return each(ctx, reader, &admissionregistrationv1.MutatingWebhookConfigurationList{}, m.AddMutatingWebhookConfiguration,
+				client.MatchingLabelsSelector{Selector: injectorSelector})
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -58,8 +68,8 @@ func LoadMemory(ctx context.Context, reader client.Reader, rootOverride string) 
 }
 
 // each lists every object of a kind and passes each item to add.
-func each[T any](ctx context.Context, reader client.Reader, list client.ObjectList, add func(*T)) error {
-	if err := reader.List(ctx, list); err != nil {
+func each[T any](ctx context.Context, reader client.Reader, list client.ObjectList, add func(*T), opts ...client.ListOption) error {
+	if err := reader.List(ctx, list, opts...); err != nil {
 		return fmt.Errorf("listing %T: %w", list, err)
 	}
 	return meta.EachListItem(list, func(obj runtime.Object) error {

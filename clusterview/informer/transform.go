@@ -1,20 +1,15 @@
 package informer
 
 import (
-	"strings"
-
 	"google.golang.org/protobuf/proto"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
 
-// OwnAnnotationPrefix marks the pod annotations this project writes; the
-// cache keeps those (the annotation reconciler compares them) and drops the
-// rest.
-const OwnAnnotationPrefix = "sidecar-webhook.io/"
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+)
 
 // NewTransform returns the cache's transform: it trims every object before
 // it is stored, keeping only what the rules read: labels and identity
@@ -41,22 +36,24 @@ func (t *trimmer) transform(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *metav1.PartialObjectMetadata:
 		// Pods are by far the most numerous objects: keep identity,
-		// labels, our own annotations and the resourceVersion, nothing
-		// else (no owner references, UID, finalizers or timestamps).
+		// labels, the annotations that decide whether they run a proxy and
+		// our own (the annotation reconciler compares them), and the
+		// resourceVersion, nothing else (no owner references, UID,
+		// finalizers or timestamps).
 		o.ObjectMeta = metav1.ObjectMeta{
 			Namespace:         o.Namespace,
 			Name:              o.Name,
 			Labels:            o.Labels,
-			Annotations:       t.labels.intern(ownAnnotations(o.Annotations)),
+			Annotations:       t.labels.intern(clusterview.KeepAnnotations(o.Annotations)),
 			ResourceVersion:   o.ResourceVersion,
 			DeletionTimestamp: o.DeletionTimestamp,
 		}
 	case *appsv1.Deployment:
-		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
+		return t.stub(o, o.Spec.Template), nil
 	case *appsv1.StatefulSet:
-		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
+		return t.stub(o, o.Spec.Template), nil
 	case *appsv1.DaemonSet:
-		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
+		return t.stub(o, o.Spec.Template), nil
 	case *appsv1.ReplicaSet:
 		// A Deployment's ReplicaSets (the current one and its revision
 		// history) repeat its template and are never read: in a real
@@ -65,15 +62,15 @@ func (t *trimmer) transform(obj any) (any, error) {
 		if ownedBy(o, "Deployment") {
 			return ownedStub(o), nil
 		}
-		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
+		return t.stub(o, o.Spec.Template), nil
 	case *batchv1.Job:
 		// A CronJob's Jobs repeat its template, likewise.
 		if ownedBy(o, "CronJob") {
 			return ownedStub(o), nil
 		}
-		return newWorkloadStub(o, t.labels.intern(o.Spec.Template.Labels)), nil
+		return t.stub(o, o.Spec.Template), nil
 	case *batchv1.CronJob:
-		return newWorkloadStub(o, t.labels.intern(o.Spec.JobTemplate.Spec.Template.Labels)), nil
+		return t.stub(o, o.Spec.JobTemplate.Spec.Template), nil
 	case *networkingv1.Sidecar:
 		// The view reads a cached Sidecar's identity, creation time,
 		// resourceVersion and workloadSelector; listeners, policies and
@@ -99,6 +96,13 @@ func (t *trimmer) transform(obj any) (any, error) {
 	return obj, nil
 }
 
+// stub keeps a workload controller's identity and what is read of its pod
+// template.
+func (t *trimmer) stub(obj metav1.Object, template corev1.PodTemplateSpec) *workloadStub {
+	return newWorkloadStub(obj, t.labels.intern(template.Labels),
+		t.labels.intern(clusterview.KeepAnnotations(template.Annotations)), template.Spec.HostNetwork)
+}
+
 // ownedStub stands in the cache for an object of which only the existence
 // matters (a Service) or nothing at all (a ReplicaSet or Job whose owner
 // stands for it): namespace, name and resourceVersion, what the informer's
@@ -109,17 +113,4 @@ func ownedStub(obj metav1.Object) *metav1.PartialObjectMetadata {
 		Name:            obj.GetName(),
 		ResourceVersion: obj.GetResourceVersion(),
 	}}
-}
-
-func ownAnnotations(in map[string]string) map[string]string {
-	var out map[string]string
-	for k, v := range in {
-		if strings.HasPrefix(k, OwnAnnotationPrefix) {
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[k] = v
-		}
-	}
-	return out
 }

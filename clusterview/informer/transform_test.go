@@ -1,6 +1,8 @@
 package informer
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -24,7 +26,7 @@ func trMeta(name string) metav1.ObjectMeta {
 		Labels:    map[string]string{"meta": "label"},
 		Annotations: map[string]string{
 			"kubectl.kubernetes.io/last-applied-configuration": "{}",
-			OwnAnnotationPrefix + "hash":                       "abc",
+			clusterview.OwnAnnotationPrefix + "hash":           "abc",
 		},
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Owner", Name: "owner", UID: "u1"}},
 		ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}},
@@ -79,7 +81,7 @@ func TestTransform(t *testing.T) {
 		p := PodMetadata()
 		p.ObjectMeta = trMeta("ratings-abc")
 		p.Annotations["other.io/x"] = "y"
-		p.Annotations[OwnAnnotationPrefix+"other"] = "z"
+		p.Annotations[clusterview.OwnAnnotationPrefix+"other"] = "z"
 		// Looks like ours but is not under the prefix.
 		p.Annotations["sidecar-webhook.io.evil/x"] = "no"
 		return p
@@ -89,7 +91,7 @@ func TestTransform(t *testing.T) {
 		in := trMeta("ratings-abc")
 		p.ObjectMeta = metav1.ObjectMeta{
 			Namespace: in.Namespace, Name: in.Name, Labels: in.Labels, ResourceVersion: in.ResourceVersion,
-			Annotations: map[string]string{OwnAnnotationPrefix + "hash": "abc", OwnAnnotationPrefix + "other": "z"},
+			Annotations: map[string]string{clusterview.OwnAnnotationPrefix + "hash": "abc", clusterview.OwnAnnotationPrefix + "other": "z"},
 		}
 		return p
 	}

@@ -1,29 +1,35 @@
 package main
 
 import (
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
-	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
 	"io"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
+	"github.com/sidecar-webhook/sidecar-webhook/defaults"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/offline"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
 
 // checkConfig is the check command's configuration.
 type checkConfig struct {
-	rootNamespace string
-	namespace     string
-	output        string
-	enforcement   string
-	cluster       bool
-	kubeconfig    string
-	paths         []string
+	rootNamespace  string
+	istioNamespace string
+	istioRevision  string
+	ipFamily       mesh.IPFamily
+	namespace      string
+	output         string
+	enforcement    string
+	cluster        bool
+	kubeconfig     string
+	paths          []string
 }
 
 func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
@@ -33,7 +39,11 @@ func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
 		fs.PrintDefaults()
 	}
 	var cfg checkConfig
-	fs.StringVar(&cfg.rootNamespace, "root-namespace", "", "mesh root namespace (default istio-system; with --cluster, the mesh config's)")
+	fs.StringVar(&cfg.rootNamespace, "root-namespace", "", "mesh root namespace (default: the mesh config's, from the cluster with --cluster or from PATH, else istio-system)")
+	fs.StringVar(&cfg.istioNamespace, "istio-namespace", mesh.DefaultIstioNamespace, "istiod's namespace, which holds the mesh config")
+	fs.StringVar(&cfg.istioRevision, "istio-revision", "", "control-plane revision whose mesh config (ConfigMap istio-REVISION) is read")
+	var ipFamily string
+	fs.StringVar(&ipFamily, "ip-family", string(mesh.IPv4), "the cluster's IP family, which decides the bind defaults: ipv4, ipv6 or dual")
 	fs.StringVar(&cfg.namespace, "namespace", "default", "namespace of objects that name none")
 	fs.StringVar(&cfg.output, "o", "text", "output format: text or json")
 	fs.StringVar(&cfg.enforcement, "enforcement", string(validation.EnforcementDeny), "deny or warn")
@@ -43,7 +53,12 @@ func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
 		return cfg, err
 	}
 	cfg.paths = fs.Args()
+	family, familyErr := mesh.ParseIPFamily(ipFamily)
+	cfg.ipFamily = family
 	switch {
+	case familyErr != nil:
+		fmt.Fprintf(stderr, "sidecar-webhook check: --ip-family: %v\n", familyErr)
+		return cfg, errUsage
 	case len(cfg.paths) == 0 && !cfg.cluster:
 		fmt.Fprintln(stderr, "sidecar-webhook check: at least one PATH is required")
 		return cfg, errUsage
@@ -67,14 +82,20 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "sidecar-webhook check: %v\n", err)
 		return exitUsage
 	}
+	meshConfig, _, err := offline.MeshConfig(docs, cfg.istioNamespace, cfg.istioRevision)
+	if err != nil {
+		fmt.Fprintf(stderr, "sidecar-webhook check: %v\n", err)
+		return exitUsage
+	}
 	opts := offline.Options{
-		RootNamespace:    cfg.rootNamespace,
+		RootNamespace:    cmp.Or(cfg.rootNamespace, meshConfig.RootNamespace, mesh.DefaultRootNamespace),
 		DefaultNamespace: cfg.namespace,
 		Validation:       validation.Options{Enforcement: validation.Enforcement(cfg.enforcement)},
+		Defaults:         defaults.Options{IPFamily: cfg.ipFamily},
 	}
 	var existing []offline.Decision
 	if cfg.cluster {
-		view, err := liveMemory(ctx, cfg.kubeconfig, cfg.rootNamespace)
+		view, err := liveMemory(ctx, cfg.kubeconfig, informer.Options{RootNamespace: cfg.rootNamespace, IstioNamespace: cfg.istioNamespace, Revision: cfg.istioRevision})
 		if err != nil {
 			fmt.Fprintf(stderr, "sidecar-webhook check: reading the cluster: %v\n", err)
 			return exitUsage
@@ -137,7 +158,7 @@ func writeDecisions(w io.Writer, format string, decisions []offline.Decision) er
 }
 
 // liveMemory reads the cluster named by kubeconfig into an in-memory view.
-func liveMemory(ctx context.Context, kubeconfig, rootOverride string) (*clusterview.Memory, error) {
+func liveMemory(ctx context.Context, kubeconfig string, opts informer.Options) (*clusterview.Memory, error) {
 	restConfig, err := restConfigFor(kubeconfig)
 	if err != nil {
 		return nil, err
@@ -150,5 +171,5 @@ func liveMemory(ctx context.Context, kubeconfig, rootOverride string) (*clusterv
 	if err != nil {
 		return nil, err
 	}
-	return informer.LoadMemory(ctx, c, rootOverride)
+	return informer.LoadMemory(ctx, c, opts)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -8,27 +9,31 @@ import (
 	"io"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/offline"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 )
 
-// interceptionModeAnnotation is Istio's per-pod override of the proxy's
-// interception mode.
-const interceptionModeAnnotation = "sidecar.istio.io/interceptionMode"
-
 // resolveConfig is the resolve command's configuration.
 type resolveConfig struct {
 	namespace        string
+	namespaceLabels  map[string]string
 	labels           map[string]string
 	annotations      map[string]string
+	hostNetwork      bool
 	rootNamespace    string
+	istioNamespace   string
+	istioRevision    string
 	interceptionMode string
+	ipFamily         mesh.IPFamily
 	output           string
 	paths            []string
 }
@@ -37,16 +42,22 @@ func parseResolveFlags(args []string, stderr io.Writer) (resolveConfig, error) {
 	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: sidecar-webhook resolve --namespace N [flags] PATH... (files, directories, or - for stdin)")
-		fmt.Fprintln(stderr, "Shows which Sidecar in PATH a pod with the given labels receives, and its listeners as the proxy runs them.")
+		fmt.Fprintln(stderr, "Shows whether a pod with the given labels runs an Istio proxy, which Sidecar in PATH it receives, and its listeners as istiod builds them.")
+		fmt.Fprintln(stderr, "Namespaces, Istio's injector MutatingWebhookConfigurations and its mesh config ConfigMap in PATH are read too.")
 		fs.PrintDefaults()
 	}
 	var cfg resolveConfig
-	var labelsFlag, annotationsFlag string
+	var labelsFlag, annotationsFlag, namespaceLabelsFlag, ipFamily string
 	fs.StringVar(&cfg.namespace, "namespace", "", "the pod's namespace (required); also the namespace of Sidecars in PATH that name none")
 	fs.StringVar(&labelsFlag, "labels", "", "the pod's labels: k=v,k2=v2")
-	fs.StringVar(&annotationsFlag, "annotations", "", "the pod's annotations: k=v,k2=v2 ("+interceptionModeAnnotation+" overrides --interception-mode)")
-	fs.StringVar(&cfg.rootNamespace, "root-namespace", "istio-system", "mesh root namespace")
-	fs.StringVar(&cfg.interceptionMode, "interception-mode", defaults.InterceptionRedirect, "the proxy's interception mode: REDIRECT, TPROXY or NONE")
+	fs.StringVar(&namespaceLabelsFlag, "namespace-labels", "", "the labels of the pod's namespace, k=v,...; they decide injection (default: the Namespace in PATH; without either, the namespace is assumed labelled istio-injection=enabled)")
+	fs.StringVar(&annotationsFlag, "annotations", "", "the pod's annotations: k=v,k2=v2 ("+mesh.AnnotationInterceptionMode+" overrides the interception mode)")
+	fs.BoolVar(&cfg.hostNetwork, "host-network", false, "the pod sets spec.hostNetwork (never injected)")
+	fs.StringVar(&cfg.rootNamespace, "root-namespace", "", "mesh root namespace (default: the mesh config's in PATH, else istio-system)")
+	fs.StringVar(&cfg.istioNamespace, "istio-namespace", mesh.DefaultIstioNamespace, "istiod's namespace, where PATH's mesh config ConfigMap is looked for")
+	fs.StringVar(&cfg.istioRevision, "istio-revision", "", "control-plane revision whose mesh config (ConfigMap istio-REVISION) is read")
+	fs.StringVar(&cfg.interceptionMode, "interception-mode", "", "the proxy's interception mode: REDIRECT, TPROXY or NONE (default: the pod annotation, else the mesh config's defaultConfig.interceptionMode, else REDIRECT)")
+	fs.StringVar(&ipFamily, "ip-family", string(mesh.IPv4), "the pod's IP family: ipv4, ipv6 or dual")
 	fs.StringVar(&cfg.output, "o", "text", "output format: text or json")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return cfg, err
@@ -69,19 +80,22 @@ func parseResolveFlags(args []string, stderr io.Writer) (resolveConfig, error) {
 		return fail("-o must be text or json, got %q", cfg.output)
 	}
 	var err error
+	if cfg.ipFamily, err = mesh.ParseIPFamily(ipFamily); err != nil {
+		return fail("--ip-family: %v", err)
+	}
 	if cfg.labels, err = parsePairs(labelsFlag, true); err != nil {
 		return fail("--labels: %v", err)
 	}
 	if cfg.annotations, err = parsePairs(annotationsFlag, false); err != nil {
 		return fail("--annotations: %v", err)
 	}
-	if v, ok := cfg.annotations[interceptionModeAnnotation]; ok {
-		cfg.interceptionMode = v
+	if namespaceLabelsFlag != "" {
+		if cfg.namespaceLabels, err = parsePairs(namespaceLabelsFlag, true); err != nil {
+			return fail("--namespace-labels: %v", err)
+		}
 	}
-	switch cfg.interceptionMode {
-	case defaults.InterceptionRedirect, defaults.InterceptionTProxy, defaults.InterceptionNone:
-	default:
-		return fail("the interception mode must be REDIRECT, TPROXY or NONE, got %q", cfg.interceptionMode)
+	if cfg.interceptionMode != "" && !mesh.ValidInterceptionMode(cfg.interceptionMode) {
+		return fail("--interception-mode must be REDIRECT, TPROXY or NONE, got %q", cfg.interceptionMode)
 	}
 	return cfg, nil
 }
@@ -117,11 +131,16 @@ func parsePairs(s string, labelValues bool) (map[string]string, error) {
 
 // resolveOutput is the `-o json` form.
 type resolveOutput struct {
-	Sidecar   string                       `json:"sidecar"`
-	Scope     resolve.Scope                `json:"scope"`
-	Conflicts []string                     `json:"conflicts"`
-	Egress    []defaults.EffectiveListener `json:"egress"`
-	Ingress   []defaults.EffectiveListener `json:"ingress"`
+	// Proxy is sidecar, gateway or "" (none), and why.
+	Proxy            mesh.ProxyKind               `json:"proxy"`
+	ProxyReason      string                       `json:"proxyReason"`
+	Sidecar          string                       `json:"sidecar"`
+	Scope            resolve.Scope                `json:"scope,omitempty"`
+	Conflicts        []string                     `json:"conflicts"`
+	InterceptionMode string                       `json:"interceptionMode,omitempty"`
+	IPFamily         mesh.IPFamily                `json:"ipFamily"`
+	Egress           []defaults.EffectiveListener `json:"egress"`
+	Ingress          []defaults.EffectiveListener `json:"ingress"`
 }
 
 func runResolve(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -129,50 +148,80 @@ func runResolve(_ context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return flagExit(err)
 	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "sidecar-webhook resolve: %v\n", err)
+		return exitUsage
+	}
 	docs, err := offline.Load(cfg.paths, stdin)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidecar-webhook resolve: %v\n", err)
-		return exitUsage
+		return fail(err)
 	}
-	view, sidecars, err := sidecarView(docs, cfg.rootNamespace, cfg.namespace)
+	meshConfig, _, err := offline.MeshConfig(docs, cfg.istioNamespace, cfg.istioRevision)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidecar-webhook resolve: %v\n", err)
-		return exitUsage
+		return fail(err)
+	}
+	root := cmp.Or(cfg.rootNamespace, meshConfig.RootNamespace, mesh.DefaultRootNamespace)
+	view := clusterview.NewMemory(root)
+	if err := offline.AddState(view, docs, cfg.namespace); err != nil {
+		return fail(err)
+	}
+	// Injection depends on the namespace's labels: from the flag, else the
+	// Namespace in PATH, else assumed on (and said so).
+	assumed := ""
+	switch {
+	case cfg.namespaceLabels != nil:
+		view.AddNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfg.namespace, Labels: cfg.namespaceLabels}})
+	case !offline.HasNamespace(docs, cfg.namespace):
+		view.AddNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfg.namespace, Labels: map[string]string{mesh.LabelInjection: "enabled"}}})
+		assumed = "; namespace " + cfg.namespace + " is not in PATH: assumed labelled " + mesh.LabelInjection + "=enabled (pass its Namespace or --namespace-labels)"
+	}
+	sidecars, err := addSidecars(view, docs, cfg.namespace)
+	if err != nil {
+		return fail(err)
 	}
 
-	res := resolve.Resolve(view, cfg.namespace, cfg.labels)
+	proxy := clusterview.ProxyOf(view, clusterview.Workload{
+		Kind: clusterview.KindPod, Namespace: cfg.namespace, Labels: cfg.labels,
+		Annotations: clusterview.KeepAnnotations(cfg.annotations), HostNetwork: cfg.hostNetwork, Manifest: true,
+	})
 	out := resolveOutput{
-		Sidecar:   res.Sidecar,
-		Scope:     res.Scope,
-		Conflicts: append([]string{}, res.Conflicts...),
-		Egress:    []defaults.EffectiveListener{},
-		Ingress:   []defaults.EffectiveListener{},
+		Proxy:       proxy.Kind,
+		ProxyReason: proxy.Reason + assumed,
+		Conflicts:   []string{},
+		IPFamily:    cfg.ipFamily,
+		Egress:      []defaults.EffectiveListener{},
+		Ingress:     []defaults.EffectiveListener{},
 	}
-	if res.Sidecar != "" {
-		egress, ingress := defaults.Effective(sidecars[res.Sidecar], cfg.interceptionMode)
-		out.Egress = append(out.Egress, egress...)
-		out.Ingress = append(out.Ingress, ingress...)
+	if res, ok := resolve.ForProxy(view, cfg.namespace, proxy.Kind, cfg.labels); ok {
+		out.Sidecar, out.Scope = res.Sidecar, res.Scope
+		out.Conflicts = append(out.Conflicts, res.Conflicts...)
+		if proxy.Kind == mesh.SidecarProxy {
+			out.InterceptionMode = cmp.Or(cfg.interceptionMode, mesh.EffectiveInterceptionMode(cfg.annotations, meshConfig.InterceptionMode))
+		}
+		if res.Sidecar != "" {
+			egress, ingress := defaults.Effective(sidecars[res.Sidecar], defaults.EffectiveOptions{InterceptionMode: out.InterceptionMode, IPFamily: cfg.ipFamily})
+			out.Egress = append(out.Egress, egress...)
+			out.Ingress = append(out.Ingress, ingress...)
+		}
 	}
 	if cfg.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(out)
 	} else {
-		err = writeResolution(stdout, out, cfg.interceptionMode)
+		err = writeResolution(stdout, out)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "sidecar-webhook resolve: %v\n", err)
-		return exitUsage
+		return fail(err)
 	}
 	return exitOK
 }
 
-// sidecarView builds a view holding the Sidecars among docs (other kinds do
-// not change which Sidecar a pod gets) and returns the decoded Sidecars by
-// namespace/name. A Sidecar without a namespace lives in defaultNamespace; a
-// repeated namespace/name replaces the earlier one, as `kubectl apply` would.
-func sidecarView(docs []offline.Document, rootNamespace, defaultNamespace string) (*clusterview.Memory, map[string]*sidecar.Sidecar, error) {
-	view := clusterview.NewMemory(rootNamespace)
+// addSidecars puts the Sidecars among docs into view and returns them decoded
+// by namespace/name. A Sidecar without a namespace lives in defaultNamespace;
+// a repeated namespace/name replaces the earlier one, as `kubectl apply`
+// would.
+func addSidecars(view *clusterview.Memory, docs []offline.Document, defaultNamespace string) (map[string]*sidecar.Sidecar, error) {
 	byKey := map[string]*sidecar.Sidecar{}
 	for _, d := range docs {
 		gv, err := schema.ParseGroupVersion(d.APIVersion)
@@ -181,23 +230,34 @@ func sidecarView(docs []offline.Document, rootNamespace, defaultNamespace string
 		}
 		obj, errs := sidecar.Decode(d.JSON)
 		if len(errs) > 0 {
-			return nil, nil, &offline.ReadError{File: d.File, Line: d.Line, Err: fmt.Errorf("the Sidecar %q is malformed:\n%s", d.Name, offline.FieldErrorsText(errs))}
+			return nil, &offline.ReadError{File: d.File, Line: d.Line, Err: fmt.Errorf("the Sidecar %q is malformed:\n%s", d.Name, offline.FieldErrorsText(errs))}
 		}
 		if obj.Namespace == "" {
 			obj.Namespace = defaultNamespace
 		}
 		if obj.Name == "" {
-			return nil, nil, &offline.ReadError{File: d.File, Line: d.Line, Err: fmt.Errorf("a Sidecar needs metadata.name")}
+			return nil, &offline.ReadError{File: d.File, Line: d.Line, Err: fmt.Errorf("a Sidecar needs metadata.name")}
 		}
 		ref := clusterview.RefOf(obj)
 		view.PutSidecar(ref)
 		byKey[ref.Key()] = obj
 	}
-	return view, byKey, nil
+	return byKey, nil
 }
 
-func writeResolution(w io.Writer, out resolveOutput, interceptionMode string) error {
+func writeResolution(w io.Writer, out resolveOutput) error {
 	var b strings.Builder
+	switch out.Proxy {
+	case mesh.NoProxy:
+		fmt.Fprintf(&b, "Proxy: none (%s): no Sidecar applies\n", out.ProxyReason)
+		_, err := io.WriteString(w, b.String())
+		return err
+	case mesh.GatewayProxy:
+		fmt.Fprintf(&b, "Proxy: gateway (%s): istiod gives gateways and waypoints its default scope, never a Sidecar\n", out.ProxyReason)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	fmt.Fprintf(&b, "Proxy: sidecar (%s)\n", out.ProxyReason)
 	if out.Sidecar == "" {
 		fmt.Fprintf(&b, "Sidecar: none (scope %s): the proxy gets Istio's defaults\n", out.Scope)
 	} else {
@@ -207,7 +267,7 @@ func writeResolution(w io.Writer, out resolveOutput, interceptionMode string) er
 		fmt.Fprintf(&b, "Conflict: %s compete for this pod; Istio's choice is undefined, in practice it applies %s (the oldest)\n",
 			strings.Join(out.Conflicts, ", "), out.Sidecar)
 	}
-	fmt.Fprintf(&b, "Interception mode: %s\n", interceptionMode)
+	fmt.Fprintf(&b, "Interception mode: %s; IP family: %s\n", out.InterceptionMode, out.IPFamily)
 	if out.Sidecar != "" {
 		writeListeners(&b, "Egress", out.Egress)
 		writeListeners(&b, "Ingress", out.Ingress)
@@ -234,10 +294,12 @@ func writeListeners(b *strings.Builder, title string, listeners []defaults.Effec
 		if l.Name != "" {
 			fields = append(fields, "name "+l.Name)
 		}
-		if l.Bind != "" {
-			fields = append(fields, "bind "+l.Bind)
+		if l.BindToPort {
+			fields = append(fields, "binds "+cmp.Or(strings.Join(l.Binds, " and "), "the pod's IP"))
+		} else {
+			fields = append(fields, "not bound (iptables)")
 		}
-		fields = append(fields, "capture "+l.CaptureMode)
+		fields = append(fields, "captureMode "+l.CaptureMode)
 		if l.DefaultEndpoint != "" {
 			fields = append(fields, "defaultEndpoint "+l.DefaultEndpoint)
 		}
@@ -245,6 +307,9 @@ func writeListeners(b *strings.Builder, title string, listeners []defaults.Effec
 			fields = append(fields, "hosts "+strings.Join(l.Hosts, ","))
 		}
 		fmt.Fprintf(b, "  - %s\n", strings.Join(fields, ", "))
+		if l.Skipped != "" {
+			fmt.Fprintf(b, "    skipped: %s\n", l.Skipped)
+		}
 		if l.Note != "" {
 			fmt.Fprintf(b, "    note: %s\n", l.Note)
 		}

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 )
 
 const resolveManifests = `
@@ -88,6 +90,19 @@ func callResolve(t *testing.T, stdin string, args ...string) (int, string, strin
 
 func TestResolveJSON(t *testing.T) {
 	path := writeManifests(t, resolveManifests)
+	assumed := func(ns string) string {
+		return "injected by the default injector selectors (namespace labelled istio-injection=enabled); namespace " + ns +
+			" is not in PATH: assumed labelled istio-injection=enabled (pass its Namespace or --namespace-labels)"
+	}
+	productpageEgress := func(l defaults.EffectiveListener) []defaults.EffectiveListener {
+		l.Direction, l.Port, l.Protocol, l.Name, l.Hosts = "egress", 3306, "MYSQL", "egressmysql", []string{"*/mysql.foo.com"}
+		return []defaults.EffectiveListener{l}
+	}
+	productpageIngress := func(l defaults.EffectiveListener) []defaults.EffectiveListener {
+		l.Direction, l.Port, l.Protocol, l.Name, l.DefaultEndpoint = "ingress", 9080, "HTTP", "somename", "127.0.0.1:8080"
+		return []defaults.EffectiveListener{l}
+	}
+	iptables := defaults.EffectiveListener{CaptureMode: "DEFAULT", Note: defaults.NoteIPTables}
 	tests := []struct {
 		name string
 		args []string
@@ -97,44 +112,41 @@ func TestResolveJSON(t *testing.T) {
 			name: "selected pod, iptables",
 			args: []string{"--namespace", "prod", "--labels", "app=productpage"},
 			want: resolveOutput{
+				Proxy: mesh.SidecarProxy, ProxyReason: assumed("prod"), InterceptionMode: "REDIRECT", IPFamily: mesh.IPv4,
 				Sidecar: "prod/productpage", Scope: "workload", Conflicts: []string{},
-				Egress: []defaults.EffectiveListener{{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "egressmysql",
-					CaptureMode: "DEFAULT", Hosts: []string{"*/mysql.foo.com"}, Note: defaults.NoteEnvironmentCapture}},
-				Ingress: []defaults.EffectiveListener{{Direction: "ingress", Port: 9080, Protocol: "HTTP", Name: "somename",
-					CaptureMode: "DEFAULT", DefaultEndpoint: "127.0.0.1:8080",
-					Note: defaults.NoteEnvironmentCapture + "; " + defaults.NoteInstanceIPBind}},
+				Egress:  productpageEgress(iptables),
+				Ingress: productpageIngress(iptables),
 			},
 		},
 		{
-			name: "the pod annotation overrides --interception-mode",
-			args: []string{"--namespace", "prod", "--labels", "app=productpage", "--interception-mode", "TPROXY",
+			name: "the pod annotation overrides the mesh default; every listener binds under NONE; IPv6 loopback",
+			args: []string{"--namespace", "prod", "--labels", "app=productpage", "--ip-family", "ipv6",
 				"--annotations", "sidecar.istio.io/interceptionMode=NONE,other=x"},
 			want: resolveOutput{
+				Proxy: mesh.SidecarProxy, ProxyReason: assumed("prod"), InterceptionMode: "NONE", IPFamily: mesh.IPv6,
 				Sidecar: "prod/productpage", Scope: "workload", Conflicts: []string{},
-				Egress: []defaults.EffectiveListener{{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "egressmysql",
-					Bind: "127.0.0.1", CaptureMode: "NONE", Hosts: []string{"*/mysql.foo.com"}}},
-				Ingress: []defaults.EffectiveListener{{Direction: "ingress", Port: 9080, Protocol: "HTTP", Name: "somename",
-					CaptureMode: "NONE", DefaultEndpoint: "127.0.0.1:8080", Note: defaults.NoteInstanceIPBind}},
+				Egress: productpageEgress(defaults.EffectiveListener{CaptureMode: "DEFAULT", BindToPort: true, Binds: []string{"::1"}}),
+				Ingress: productpageIngress(defaults.EffectiveListener{CaptureMode: "DEFAULT", BindToPort: true,
+					Note: defaults.NoteInstanceIP + "; " + defaults.NoteServiceInbound}),
 			},
 		},
 		{
 			name: "conflict: the oldest applies, both listed",
 			args: []string{"--namespace", "prod", "--labels", "app=productpage,version=v1"},
 			want: resolveOutput{
+				Proxy: mesh.SidecarProxy, ProxyReason: assumed("prod"), InterceptionMode: "REDIRECT", IPFamily: mesh.IPv4,
 				Sidecar: "prod/productpage", Scope: "workload", Conflicts: []string{"prod/productpage", "prod/v1-pods"},
-				Egress: []defaults.EffectiveListener{{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "egressmysql",
-					CaptureMode: "DEFAULT", Hosts: []string{"*/mysql.foo.com"}, Note: defaults.NoteEnvironmentCapture}},
-				Ingress: []defaults.EffectiveListener{{Direction: "ingress", Port: 9080, Protocol: "HTTP", Name: "somename",
-					CaptureMode: "DEFAULT", DefaultEndpoint: "127.0.0.1:8080",
-					Note: defaults.NoteEnvironmentCapture + "; " + defaults.NoteInstanceIPBind}},
+				Egress:  productpageEgress(iptables),
+				Ingress: productpageIngress(iptables),
 			},
 		},
 		{
 			name: "namespace-wide, no labels",
 			args: []string{"--namespace", "prod"},
 			want: resolveOutput{
+				Proxy: mesh.SidecarProxy, ProxyReason: assumed("prod"), InterceptionMode: "REDIRECT", IPFamily: mesh.IPv4,
 				Sidecar: "prod/default", Scope: "namespace", Conflicts: []string{},
-				Egress:  []defaults.EffectiveListener{{Direction: "egress", CaptureMode: "DEFAULT", Hosts: []string{"prod/*"}, Note: defaults.NoteEnvironmentCapture}},
+				Egress:  []defaults.EffectiveListener{{Direction: "egress", CaptureMode: "DEFAULT", Hosts: []string{"prod/*"}, Note: defaults.NotePortless + "; " + defaults.NoteIPTables}},
 				Ingress: []defaults.EffectiveListener{},
 			},
 		},
@@ -142,15 +154,35 @@ func TestResolveJSON(t *testing.T) {
 			name: "mesh default",
 			args: []string{"--namespace", "dev", "--labels", "app=productpage"},
 			want: resolveOutput{
+				Proxy: mesh.SidecarProxy, ProxyReason: assumed("dev"), InterceptionMode: "REDIRECT", IPFamily: mesh.IPv4,
 				Sidecar: "istio-system/default", Scope: "mesh", Conflicts: []string{},
-				Egress:  []defaults.EffectiveListener{{Direction: "egress", CaptureMode: "DEFAULT", Hosts: []string{"./*", "istio-system/*"}, Note: defaults.NoteEnvironmentCapture}},
+				Egress:  []defaults.EffectiveListener{{Direction: "egress", CaptureMode: "DEFAULT", Hosts: []string{"./*", "istio-system/*"}, Note: defaults.NotePortless + "; " + defaults.NoteIPTables}},
 				Ingress: []defaults.EffectiveListener{},
 			},
 		},
 		{
 			name: "no Sidecar with another root namespace",
 			args: []string{"--namespace", "dev", "--root-namespace", "istio-config"},
-			want: resolveOutput{Scope: "none", Conflicts: []string{}, Egress: []defaults.EffectiveListener{}, Ingress: []defaults.EffectiveListener{}},
+			want: resolveOutput{Proxy: mesh.SidecarProxy, ProxyReason: assumed("dev"), InterceptionMode: "REDIRECT", IPFamily: mesh.IPv4,
+				Scope: "none", Conflicts: []string{}, Egress: []defaults.EffectiveListener{}, Ingress: []defaults.EffectiveListener{}},
+		},
+		{
+			name: "a namespace without injection labels: no proxy, no Sidecar",
+			args: []string{"--namespace", "prod", "--namespace-labels", "team=a", "--labels", "app=productpage"},
+			want: resolveOutput{Proxy: mesh.NoProxy, ProxyReason: "no injector webhook selects the pod (no injector is installed; judged by the default injector selectors)",
+				IPFamily: mesh.IPv4, Conflicts: []string{}, Egress: []defaults.EffectiveListener{}, Ingress: []defaults.EffectiveListener{}},
+		},
+		{
+			name: "a hostNetwork pod has no proxy",
+			args: []string{"--namespace", "prod", "--host-network", "--labels", "app=productpage"},
+			want: resolveOutput{Proxy: mesh.NoProxy, ProxyReason: "hostNetwork pods are never injected; namespace prod is not in PATH: assumed labelled istio-injection=enabled (pass its Namespace or --namespace-labels)",
+				IPFamily: mesh.IPv4, Conflicts: []string{}, Egress: []defaults.EffectiveListener{}, Ingress: []defaults.EffectiveListener{}},
+		},
+		{
+			name: "a gateway gets no Sidecar",
+			args: []string{"--namespace", "prod", "--labels", "app=productpage", "--annotations", "inject.istio.io/templates=gateway"},
+			want: resolveOutput{Proxy: mesh.GatewayProxy, ProxyReason: assumed("prod"), IPFamily: mesh.IPv4, Scope: "gateway",
+				Conflicts: []string{}, Egress: []defaults.EffectiveListener{}, Ingress: []defaults.EffectiveListener{}},
 		},
 	}
 	for _, tc := range tests {
@@ -170,6 +202,77 @@ func TestResolveJSON(t *testing.T) {
 	}
 }
 
+// TestResolveReadsClusterStateFromFiles: the Namespace, Istio's injector
+// configurations and the mesh config in PATH decide, as in the cluster.
+func TestResolveReadsClusterStateFromFiles(t *testing.T) {
+	state := resolveManifests + `---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: prod
+  labels:
+    istio.io/rev: stable
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio-canary
+  namespace: istio-system
+data:
+  mesh: |
+    defaultConfig:
+      interceptionMode: NONE
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: istio-sidecar-injector-canary
+  labels:
+    istio.io/rev: canary
+webhooks:
+- name: rev.namespace.sidecar-injector.istio.io
+  admissionReviewVersions: ["v1"]
+  sideEffects: None
+  clientConfig: {url: "https://istiod-canary.istio-system:443/inject"}
+  rules:
+  - operations: ["CREATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["pods"]
+  namespaceSelector:
+    matchExpressions:
+    - {key: istio.io/rev, operator: In, values: ["canary"]}
+    - {key: istio-injection, operator: DoesNotExist}
+`
+	path := writeManifests(t, state)
+	// Namespace prod selects revision stable, which no installed injector serves.
+	code, stdout, stderr := callResolve(t, "", "--namespace", "prod", "--labels", "app=productpage", "-o", "json", path)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var got resolveOutput
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Proxy != mesh.NoProxy || got.Sidecar != "" || !strings.Contains(got.ProxyReason, "istio-sidecar-injector-canary") {
+		t.Errorf("revision stable with only canary installed: %+v; want no proxy, naming the installed injector", got)
+	}
+	// With the canary revision, the pod is injected and canary's mesh
+	// config (interception NONE) applies.
+	code, stdout, stderr = callResolve(t, "", "--namespace", "prod", "--namespace-labels", "istio.io/rev=canary", "--istio-revision", "canary",
+		"--labels", "app=productpage", "-o", "json", path)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	got = resolveOutput{}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Proxy != mesh.SidecarProxy || got.Sidecar != "prod/productpage" || got.InterceptionMode != mesh.InterceptionNone {
+		t.Errorf("canary: %+v; want a sidecar with prod/productpage under interception NONE", got)
+	}
+}
+
 func TestResolveJSONKeys(t *testing.T) {
 	path := writeManifests(t, resolveManifests)
 	code, stdout, stderr := callResolve(t, "", "--namespace", "dev", "--root-namespace", "nowhere", "-o", "json", path)
@@ -180,28 +283,30 @@ func TestResolveJSONKeys(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &raw); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"sidecar": `""`, "scope": `"none"`, "conflicts": `[]`, "egress": `[]`, "ingress": `[]`}
-	got := map[string]string{}
-	for k, v := range raw {
-		got[k] = string(v)
+	var keys []string
+	for k := range raw {
+		keys = append(keys, k)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	slices.Sort(keys)
+	want := []string{"conflicts", "egress", "ingress", "interceptionMode", "ipFamily", "proxy", "proxyReason", "scope", "sidecar"}
+	if diff := cmp.Diff(want, keys); diff != "" {
 		t.Errorf("JSON keys (-want +got):\n%s", diff)
 	}
 }
 
 func TestResolveText(t *testing.T) {
 	code, stdout, stderr := callResolve(t, resolveManifests,
-		"--namespace", "prod", "--labels", "app=productpage,version=v1", "--interception-mode", "NONE", "-")
+		"--namespace", "prod", "--labels", "app=productpage,version=v1", "--interception-mode", "NONE", "--ip-family", "dual", "-")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	for _, want := range []string{
+		"Proxy: sidecar (injected by the default injector selectors",
 		"Sidecar: prod/productpage (scope workload)\n",
 		"Conflict: prod/productpage, prod/v1-pods compete for this pod",
-		"Interception mode: NONE\n",
-		"  - port 3306, protocol MYSQL, name egressmysql, bind 127.0.0.1, capture NONE, hosts */mysql.foo.com\n",
-		"  - port 9080, protocol HTTP, name somename, capture NONE, defaultEndpoint 127.0.0.1:8080\n    note: " + defaults.NoteInstanceIPBind + "\n",
+		"Interception mode: NONE; IP family: dual\n",
+		"  - port 3306, protocol MYSQL, name egressmysql, binds 127.0.0.1 and ::1, captureMode DEFAULT, hosts */mysql.foo.com\n",
+		"  - port 9080, protocol HTTP, name somename, binds the pod's IP, captureMode DEFAULT, defaultEndpoint 127.0.0.1:8080\n    note: " + defaults.NoteInstanceIP,
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("text output lacks %q:\n%s", want, stdout)
@@ -209,8 +314,12 @@ func TestResolveText(t *testing.T) {
 	}
 
 	code, stdout, _ = callResolve(t, resolveManifests, "--namespace", "dev", "--root-namespace", "none-here", "-")
-	if code != exitOK || !strings.HasPrefix(stdout, "Sidecar: none (scope none)") {
+	if code != exitOK || !strings.Contains(stdout, "Sidecar: none (scope none)") {
 		t.Errorf("exit %d, output %q; want a none resolution", code, stdout)
+	}
+	code, stdout, _ = callResolve(t, resolveManifests, "--namespace", "dev", "--namespace-labels", "istio-injection=disabled", "-")
+	if code != exitOK || !strings.HasPrefix(stdout, "Proxy: none (") {
+		t.Errorf("exit %d, output %q; want no proxy", code, stdout)
 	}
 }
 
@@ -243,7 +352,8 @@ func TestResolveUsageErrors(t *testing.T) {
 		{"trailing comma", []string{"--namespace", "prod", "--labels", "app=a,", path}, "--labels"},
 		{"bad annotation", []string{"--namespace", "prod", "--annotations", "novalue", path}, "--annotations"},
 		{"bad interception mode", []string{"--namespace", "prod", "--interception-mode", "IPTABLES", path}, "REDIRECT, TPROXY or NONE"},
-		{"bad interception annotation", []string{"--namespace", "prod", "--annotations", "sidecar.istio.io/interceptionMode=none", path}, "REDIRECT, TPROXY or NONE"},
+		{"bad IP family", []string{"--namespace", "prod", "--ip-family", "ipv5", path}, "--ip-family"},
+		{"bad namespace labels", []string{"--namespace", "prod", "--namespace-labels", "a", path}, "--namespace-labels"},
 		{"bad output", []string{"--namespace", "prod", "-o", "yaml", path}, "-o must be"},
 		{"unknown flag", []string{"--cluster", "--namespace", "prod", path}, "flag provided but not defined"},
 		{"missing file", []string{"--namespace", "prod", filepath.Join(t.TempDir(), "nope.yaml")}, "nope.yaml"},

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
@@ -36,6 +37,9 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 	fs.BoolVar(&cfg.Validation.AllowNamespaceOverride, "allow-namespace-override", false,
 		"honour the namespace label "+validation.NamespaceEnforcementLabel+"=warn")
 	fs.StringVar(&cfg.RootNamespace, "root-namespace", "", "mesh root namespace (default: rootNamespace from Istio's mesh config, else istio-system)")
+	fs.StringVar(&cfg.IstioNamespace, "istio-namespace", mesh.DefaultIstioNamespace, "istiod's namespace, which holds Istio's mesh config")
+	fs.StringVar(&cfg.IstioRevision, "istio-revision", "", "control-plane revision whose mesh config is read (ConfigMap istio-REVISION; default: the default revision's, ConfigMap istio)")
+	fs.StringVar(&cfg.IPFamily, "ip-family", server.IPFamilyAuto, "the pods' IP family, which decides the egress bind default: auto (detect from the nodes' pod CIDRs, else Service default/kubernetes), ipv4, ipv6 or dual")
 	fs.DurationVar(&cfg.AuditInterval, "audit-interval", time.Minute, "how often existing Sidecars are audited for conflicts (0 disables)")
 	fs.StringVar(&cfg.PodConflicts, "pod-conflicts", "warn", "warn or deny: what to do with a pod that several Sidecars select")
 	fs.BoolVar(&cfg.ReconcilePods, "reconcile-pods", true, "keep pod annotations true when Sidecars or pod labels change")
@@ -71,7 +75,7 @@ func (b *negatedBool) Set(s string) error {
 func (*negatedBool) IsBoolFlag() bool { return true }
 
 func defaultServerConfig() server.Config {
-	return server.Config{Validation: validation.Options{Enforcement: validation.EnforcementDeny}, PodConflicts: "warn"}
+	return server.Config{Validation: validation.Options{Enforcement: validation.EnforcementDeny}, PodConflicts: "warn", IPFamily: server.IPFamilyAuto}
 }
 
 func runServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) int {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
@@ -23,6 +25,8 @@ type Options struct {
 	// as `kubectl apply` without -n would put it.
 	DefaultNamespace string
 	Validation       validation.Options
+	// Defaults are the defaulting options (the cluster's IP family).
+	Defaults defaults.Options
 	// View, if set, is the starting cluster state (check --cluster); the
 	// documents' objects are added on top. Nil starts from nothing.
 	View *clusterview.Memory
@@ -53,21 +57,8 @@ func Check(docs []Document, opts Options) ([]Decision, error) {
 	if view == nil {
 		view = clusterview.NewMemory(opts.RootNamespace)
 	}
-	for _, d := range docs {
-		if isSidecar(d) {
-			continue
-		}
-		if err := addToView(view, d, opts.DefaultNamespace); err != nil {
-			return nil, &ReadError{File: d.File, Line: d.Line, Err: err}
-		}
-	}
-	// Objects in the input imply their namespaces exist where they will be
-	// applied, as do the namespaces every cluster has.
-	for _, ns := range []string{opts.DefaultNamespace, "default", "kube-system", opts.RootNamespace} {
-		view.EnsureNamespace(ns)
-	}
-	for _, d := range docs {
-		view.EnsureNamespace(namespaceOf(d, opts.DefaultNamespace))
+	if err := AddState(view, docs, opts.DefaultNamespace); err != nil {
+		return nil, err
 	}
 
 	var out []Decision
@@ -79,6 +70,64 @@ func Check(docs []Document, opts Options) ([]Decision, error) {
 		out = append(out, dec)
 	}
 	return out, nil
+}
+
+// AddState adds every non-Sidecar document the cluster rules read to view,
+// and the namespaces the documents imply: those they name (they will be
+// applied there), defaultNamespace, and those every cluster has.
+func AddState(view *clusterview.Memory, docs []Document, defaultNamespace string) error {
+	for _, d := range docs {
+		if isSidecar(d) {
+			continue
+		}
+		if err := addToView(view, d, defaultNamespace); err != nil {
+			return &ReadError{File: d.File, Line: d.Line, Err: err}
+		}
+	}
+	for _, ns := range []string{defaultNamespace, "default", "kube-system", view.RootNamespace()} {
+		view.EnsureNamespace(ns)
+	}
+	for _, d := range docs {
+		view.EnsureNamespace(namespaceOf(d, defaultNamespace))
+	}
+	return nil
+}
+
+// HasNamespace reports whether the documents hold the Namespace name.
+func HasNamespace(docs []Document, name string) bool {
+	for _, d := range docs {
+		if d.APIVersion == "v1" && d.Kind == "Namespace" && d.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// MeshConfig reads Istio's mesh config from the documents: the ConfigMap
+// mesh.MeshConfigMapName(revision) in istioNamespace. found is false when
+// the documents hold none.
+func MeshConfig(docs []Document, istioNamespace, revision string) (cfg mesh.Config, found bool, err error) {
+	if istioNamespace == "" {
+		istioNamespace = mesh.DefaultIstioNamespace
+	}
+	for _, d := range docs {
+		if d.APIVersion != "v1" || d.Kind != "ConfigMap" || d.Name != mesh.MeshConfigMapName(revision) {
+			continue
+		}
+		var cm corev1.ConfigMap
+		if err := json.Unmarshal(d.JSON, &cm); err != nil {
+			return mesh.Config{}, false, &ReadError{File: d.File, Line: d.Line, Err: fmt.Errorf("decoding ConfigMap %q: %v", d.Name, err)}
+		}
+		if cm.Namespace != istioNamespace {
+			continue
+		}
+		cfg, err := mesh.ParseConfig(cm.Data[mesh.MeshConfigKey])
+		if err != nil {
+			return mesh.Config{}, false, &ReadError{File: d.File, Line: d.Line, Err: err}
+		}
+		return cfg, true, nil
+	}
+	return mesh.Config{}, false, nil
 }
 
 func decide(d Document, view *clusterview.Memory, opts Options) Decision {
@@ -100,9 +149,15 @@ func decide(d Document, view *clusterview.Memory, opts Options) Decision {
 	obj, errs := sidecar.Decode(d.JSON)
 	if len(errs) == 0 {
 		var generic map[string]any
-		if err := json.Unmarshal(d.JSON, &generic); err == nil && len(defaults.Apply(generic)) > 0 {
-			if defaulted, err := json.Marshal(generic); err == nil {
-				obj, errs = sidecar.Decode(defaulted)
+		if err := json.Unmarshal(d.JSON, &generic); err == nil {
+			changes, notes := defaults.Apply(generic, opts.Defaults)
+			for _, n := range notes {
+				dec.Warnings = append(dec.Warnings, n.Path+": "+n.Message)
+			}
+			if len(changes) > 0 {
+				if defaulted, err := json.Marshal(generic); err == nil {
+					obj, errs = sidecar.Decode(defaulted)
+				}
 			}
 		}
 	}
@@ -150,7 +205,7 @@ func addToView(view *clusterview.Memory, d Document, defaultNamespace string) er
 	case "/Namespace":
 		return add(d, "", view.AddNamespace)
 	case "/Pod":
-		return add(d, defaultNamespace, view.AddPod)
+		return add(d, defaultNamespace, view.AddPodManifest)
 	case "/Service":
 		return add(d, defaultNamespace, view.AddService)
 	case "apps/Deployment":
@@ -171,6 +226,8 @@ func addToView(view *clusterview.Memory, d Document, defaultNamespace string) er
 		return add(d, defaultNamespace, view.AddServiceEntry)
 	case "security.istio.io/PeerAuthentication":
 		return add(d, defaultNamespace, view.AddPeerAuthentication)
+	case "admissionregistration.k8s.io/MutatingWebhookConfiguration":
+		return add(d, "", view.AddMutatingWebhookConfiguration)
 	}
 	return nil
 }

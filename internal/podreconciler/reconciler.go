@@ -27,9 +27,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
-	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
 // ControllerName names the controller in logs and metrics.
@@ -42,11 +42,18 @@ const DefaultNotReadyRequeue = 5 * time.Second
 var podGVK = corev1.SchemeGroupVersion.WithKind("Pod")
 
 // Reconciler patches a pod's sidecar-webhook.io annotations whenever they
-// differ from what resolve.Resolve says now.
+// differ from what resolve says now. It follows pods: whether a pod runs a
+// proxy was settled when it was created (clusterview.ProxyOf at
+// mesh.StageRunning), so relabelling its namespace later neither strips nor
+// freezes its annotations.
 type Reconciler struct {
 	// Client reads pod metadata from the manager's cache; patches go to the
 	// API server.
 	Client client.Client
+	// Reader reads whole pods from the API server: the cache holds pod
+	// metadata only, and without an installed injector a pod this project
+	// never saw at admission is judged by its spec too (hostNetwork).
+	Reader client.Reader
 	// Views returns the current cluster view, or an error while the caches
 	// have not synced.
 	Views func(ctx context.Context) (clusterview.View, error)
@@ -109,14 +116,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if pod.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil
 	}
-	if !resolve.InjectionEnabled(view.NamespaceLabels(pod.Namespace), pod.Labels) {
-		// No proxy, so no Sidecar to report; the pod webhook skips these
-		// pods too (its namespace and object selectors).
-		return reconcile.Result{}, nil
+	kind, err := r.proxyKind(ctx, view, pod)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
-
-	res := resolve.Resolve(view, pod.Namespace, pod.Labels)
-	desired, changed := webhook.AnnotationsFor(pod.Annotations, &res)
+	var desiredRes *resolve.Resolution
+	res, hasProxy := resolve.ForProxy(view, pod.Namespace, kind, pod.Labels)
+	if hasProxy {
+		desiredRes = &res
+	}
+	desired, changed := resolve.AnnotationsFor(pod.Annotations, desiredRes)
 	if !changed {
 		return reconcile.Result{}, nil
 	}
@@ -135,8 +144,32 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, fmt.Errorf("patching the annotations of pod %s: %w", req.NamespacedName, err)
 	}
-	log.Info("pod annotations updated", "sidecar", res.Sidecar, "scope", res.Scope, "conflicts", res.Conflicts)
+	log.Info("pod annotations updated", "proxy", hasProxy, "sidecar", res.Sidecar, "scope", res.Scope, "conflicts", res.Conflicts)
 	return reconcile.Result{}, nil
+}
+
+// proxyKind decides whether a running pod has a proxy. When that rests on a
+// prediction from labels (no injector installed, nothing recorded at
+// admission), the pod's spec is read too: hostNetwork pods are never
+// injected, and the cache does not hold specs.
+func (r *Reconciler) proxyKind(ctx context.Context, view clusterview.View, pod *metav1.PartialObjectMetadata) (mesh.ProxyKind, error) {
+	w := clusterview.Workload{Kind: clusterview.KindPod, Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Annotations: pod.Annotations}
+	proxy := clusterview.ProxyOf(view, w)
+	if proxy.Kind == mesh.NoProxy || r.Reader == nil || view.Injectors().Installed || clusterview.RecordedKind(pod.Annotations) != mesh.NoProxy {
+		return proxy.Kind, nil
+	}
+	if _, injected := pod.Annotations[mesh.AnnotationStatus]; injected || pod.Labels[mesh.LabelGatewayManaged] != "" {
+		return proxy.Kind, nil
+	}
+	full := &corev1.Pod{}
+	if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(pod), full); err != nil {
+		if apierrors.IsNotFound(err) {
+			return mesh.NoProxy, nil
+		}
+		return mesh.NoProxy, fmt.Errorf("reading pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	w.HostNetwork = full.Spec.HostNetwork
+	return clusterview.ProxyOf(view, w).Kind, nil
 }
 
 // podsForSidecar maps a Sidecar event to the pods whose Sidecar it may
@@ -160,7 +193,7 @@ func (r *Reconciler) podsForSidecar(ctx context.Context, obj client.Object) []re
 	}
 	out := make([]reconcile.Request, 0, len(pods.Items))
 	for _, p := range pods.Items {
-		if viewErr == nil && !resolve.InjectionEnabled(view.NamespaceLabels(p.Namespace), p.Labels) {
+		if viewErr == nil && clusterview.ProxyOf(view, clusterview.Workload{Kind: clusterview.KindPod, Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations}).Kind == mesh.NoProxy {
 			continue
 		}
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	apinetworkingv1 "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -24,7 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
-	"github.com/sidecar-webhook/sidecar-webhook/webhook"
+	"github.com/sidecar-webhook/sidecar-webhook/resolve"
 )
 
 func testView() *clusterview.Memory {
@@ -67,7 +68,7 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 }
 
 func (h *harness) reconciler(view clusterview.View) *Reconciler {
-	return &Reconciler{Client: h.client, Views: func(context.Context) (clusterview.View, error) { return view, nil }}
+	return &Reconciler{Client: h.client, Reader: h.client, Views: func(context.Context) (clusterview.View, error) { return view, nil }}
 }
 
 func (h *harness) annotations(t *testing.T, ns, name string) map[string]string {
@@ -95,54 +96,86 @@ func TestReconcile(t *testing.T) {
 			pod:         pod("prod", "r", map[string]string{"app": "ratings"}, nil),
 			wantPatches: 1,
 			wantAnno: map[string]string{
-				webhook.AnnotationSidecar:      "prod/ratings",
-				webhook.AnnotationSidecarScope: "workload",
+				resolve.AnnotationSidecar:      "prod/ratings",
+				resolve.AnnotationSidecarScope: "workload",
 			},
 		},
 		{
 			name: "stale annotation is patched, other annotations kept",
 			pod: pod("prod", "r", map[string]string{"app": "reviews"}, map[string]string{
-				webhook.AnnotationSidecar:      "prod/ratings",
-				webhook.AnnotationSidecarScope: "workload",
+				resolve.AnnotationSidecar:      "prod/ratings",
+				resolve.AnnotationSidecarScope: "workload",
 				"team":                         "a",
 			}),
 			wantPatches: 1,
 			wantAnno: map[string]string{
-				webhook.AnnotationSidecar:      "prod/default",
-				webhook.AnnotationSidecarScope: "namespace",
+				resolve.AnnotationSidecar:      "prod/default",
+				resolve.AnnotationSidecarScope: "namespace",
 				"team":                         "a",
 			},
 		},
 		{
 			name: "correct annotations are left untouched",
 			pod: pod("prod", "r", map[string]string{"app": "ratings"}, map[string]string{
-				webhook.AnnotationSidecar:      "prod/ratings",
-				webhook.AnnotationSidecarScope: "workload",
+				resolve.AnnotationSidecar:      "prod/ratings",
+				resolve.AnnotationSidecarScope: "workload",
 			}),
 			wantPatches: 0,
 			wantAnno: map[string]string{
-				webhook.AnnotationSidecar:      "prod/ratings",
-				webhook.AnnotationSidecarScope: "workload",
+				resolve.AnnotationSidecar:      "prod/ratings",
+				resolve.AnnotationSidecarScope: "workload",
 			},
 		},
 		{
 			name: "user-forged annotations are overwritten and removed",
 			pod: pod("canary", "c", nil, map[string]string{
-				webhook.AnnotationSidecar:         "canary/forged",
-				webhook.AnnotationSidecarScope:    "workload",
-				webhook.AnnotationSidecarConflict: "a/b,c/d",
+				resolve.AnnotationSidecar:         "canary/forged",
+				resolve.AnnotationSidecarScope:    "workload",
+				resolve.AnnotationSidecarConflict: "a/b,c/d",
 			}),
 			wantPatches: 1,
 			wantAnno: map[string]string{
-				webhook.AnnotationSidecar:      "istio-system/default",
-				webhook.AnnotationSidecarScope: "mesh",
+				resolve.AnnotationSidecar:      "istio-system/default",
+				resolve.AnnotationSidecarScope: "mesh",
 			},
 		},
 		{
-			name:        "pod in a namespace without injection is ignored",
-			pod:         pod("plain", "p", nil, map[string]string{webhook.AnnotationSidecar: "forged/x"}),
+			name:        "pod without a proxy: forged annotations removed",
+			pod:         pod("plain", "p", nil, map[string]string{resolve.AnnotationSidecar: "forged/x", "team": "a"}),
+			wantPatches: 1,
+			wantAnno:    map[string]string{"team": "a"},
+		},
+		{
+			name:        "pod without a proxy and nothing owned: untouched",
+			pod:         pod("plain", "p", map[string]string{"app": "ratings"}, nil),
 			wantPatches: 0,
-			wantAnno:    map[string]string{webhook.AnnotationSidecar: "forged/x"},
+		},
+		{
+			name: "a pod annotated at admission keeps its proxy after its namespace lost the label, and stays current",
+			pod: pod("plain", "p", map[string]string{"app": "ratings"}, map[string]string{
+				resolve.AnnotationSidecar:      "plain/gone",
+				resolve.AnnotationSidecarScope: "workload",
+			}),
+			wantPatches: 1,
+			wantAnno: map[string]string{
+				resolve.AnnotationSidecar:      "istio-system/default",
+				resolve.AnnotationSidecarScope: "mesh",
+			},
+		},
+		{
+			name:        "waypoint deployed by istiod: scope gateway, no Sidecar",
+			pod:         pod("plain", "w", map[string]string{"gateway.istio.io/managed": "istio.io-mesh-controller", "sidecar.istio.io/inject": "false"}, nil),
+			wantPatches: 1,
+			wantAnno:    map[string]string{resolve.AnnotationSidecarScope: "gateway"},
+		},
+		{
+			name: "hostNetwork pod never seen at admission: the spec is read, no proxy",
+			pod: func() *corev1.Pod {
+				p := pod("prod", "h", map[string]string{"app": "ratings"}, nil)
+				p.Spec.HostNetwork = true
+				return p
+			}(),
+			wantPatches: 0,
 		},
 		{
 			name:        "pod that opted out of injection is ignored",
@@ -177,6 +210,31 @@ func TestReconcile(t *testing.T) {
 				t.Errorf("second Reconcile patched again")
 			}
 		})
+	}
+}
+
+// TestReconcileWithInjectorInstalled: once Istio's injector is installed, its
+// status annotation alone says which running pods have a proxy: a pod
+// created before its namespace was labelled has none until it restarts.
+func TestReconcileWithInjectorInstalled(t *testing.T) {
+	view := testView()
+	view.AddMutatingWebhookConfiguration(&admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector", Labels: map[string]string{"istio.io/rev": "default"}},
+	})
+	injected := pod("prod", "injected", map[string]string{"app": "ratings"}, map[string]string{"sidecar.istio.io/status": "{}"})
+	old := pod("prod", "old", map[string]string{"app": "ratings"}, map[string]string{resolve.AnnotationSidecarScope: "workload"})
+	h := newHarness(t, injected, old)
+	r := h.reconciler(view)
+	for _, p := range []*corev1.Pod{injected, old} {
+		if _, err := r.Reconcile(context.Background(), request(p.Namespace, p.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.annotations(t, "prod", "injected")[resolve.AnnotationSidecar]; got != "prod/ratings" {
+		t.Errorf("injected pod: sidecar annotation %q, want prod/ratings", got)
+	}
+	if got := h.annotations(t, "prod", "old"); len(got) != 0 {
+		t.Errorf("pod without the injector's status: annotations %v, want none", got)
 	}
 }
 
@@ -275,8 +333,8 @@ func TestReconcileFromTrimmedCache(t *testing.T) {
 	server := fake.NewClientBuilder().WithScheme(scheme).
 		WithObjects(pod("prod", "r", map[string]string{"app": "ratings"}, map[string]string{
 			"team":                         "a",
-			webhook.AnnotationSidecar:      "prod/old",
-			webhook.AnnotationSidecarScope: "workload",
+			resolve.AnnotationSidecar:      "prod/old",
+			resolve.AnnotationSidecarScope: "workload",
 		})).Build()
 	trimmed := interceptor.NewClient(server, interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
@@ -301,7 +359,7 @@ func TestReconcileFromTrimmedCache(t *testing.T) {
 	if err := server.Get(context.Background(), types.NamespacedName{Namespace: "prod", Name: "r"}, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"team": "a", webhook.AnnotationSidecar: "prod/ratings", webhook.AnnotationSidecarScope: "workload"}
+	want := map[string]string{"team": "a", resolve.AnnotationSidecar: "prod/ratings", resolve.AnnotationSidecarScope: "workload"}
 	if diff := cmp.Diff(want, got.Annotations); diff != "" {
 		t.Errorf("annotations on the server (-want +got):\n%s", diff)
 	}

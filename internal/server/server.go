@@ -22,7 +22,9 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
+	"github.com/sidecar-webhook/sidecar-webhook/defaults"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/podreconciler"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
@@ -41,7 +43,15 @@ type Config struct {
 	// RootNamespace overrides the mesh root namespace; empty means read it
 	// from Istio's mesh config (following changes), else istio-system.
 	RootNamespace string
-	Validation    validation.Options
+	// IstioNamespace is istiod's namespace, holding its mesh config.
+	IstioNamespace string
+	// IstioRevision is the control-plane revision whose mesh config is read
+	// (ConfigMap istio-<revision>); empty for the default revision.
+	IstioRevision string
+	// IPFamily is the pods' IP family (ipv4, ipv6, dual), or "auto" to
+	// detect it from the cluster at start.
+	IPFamily   string
+	Validation validation.Options
 	// AuditInterval is how often existing Sidecars are checked for
 	// conflicts; 0 disables the audit.
 	AuditInterval time.Duration
@@ -88,6 +98,11 @@ func (c Config) Validate() error {
 	case validation.EnforcementDeny, validation.EnforcementWarn:
 	default:
 		return fmt.Errorf("--enforcement must be deny or warn, got %q", c.Validation.Enforcement)
+	}
+	if c.IPFamily != IPFamilyAuto && c.IPFamily != "" {
+		if _, err := mesh.ParseIPFamily(c.IPFamily); err != nil {
+			return fmt.Errorf("--ip-family must be auto, ipv4, ipv6 or dual, got %q", c.IPFamily)
+		}
 	}
 	if c.PodConflicts != "warn" && c.PodConflicts != "deny" {
 		return fmt.Errorf("--pod-conflicts must be warn or deny, got %q", c.PodConflicts)
@@ -163,7 +178,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		RetryPeriod:   ptr(5 * time.Second),
 		Cache: cache.Options{
 			DefaultTransform: informer.NewTransform(),
-			ByObject:         informer.ByObject(),
+			ByObject:         informer.ByObject(cfg.IstioNamespace),
 		},
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Host:    cfg.Host,
@@ -176,7 +191,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	view := informer.New(mgr.GetCache(), cfg.RootNamespace)
+	view := informer.New(mgr.GetCache(), informer.Options{RootNamespace: cfg.RootNamespace, IstioNamespace: cfg.IstioNamespace, Revision: cfg.IstioRevision})
 	if err := view.Register(ctx); err != nil {
 		return err
 	}
@@ -184,6 +199,11 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		return err
 	}
 	cluster := &liveCluster{view: view, reader: mgr.GetAPIReader(), confirm: !cfg.SkipConfirmReads}
+
+	family, err := resolveIPFamily(ctx, cfg.IPFamily, mgr.GetAPIReader(), log)
+	if err != nil {
+		return err
+	}
 
 	metrics, err := webhook.NewMetrics(reg)
 	if err != nil {
@@ -194,7 +214,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	webhookServer := mgr.GetWebhookServer()
 	handlers := webhook.Handlers{
 		webhook.ValidateSidecarsPath: &webhook.SidecarValidator{Cluster: cluster, Pending: webhook.NewPending(time.Now), Options: cfg.Validation},
-		webhook.MutateSidecarsPath:   &webhook.SidecarDefaulter{},
+		webhook.MutateSidecarsPath:   &webhook.SidecarDefaulter{Options: defaults.Options{IPFamily: family}},
 		webhook.MutatePodsPath:       &webhook.PodAnnotator{Views: cluster.View, DenyConflicts: cfg.PodConflicts == "deny"},
 	}
 	if cfg.BenchFloor {
@@ -205,7 +225,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	webhook.Register(webhookServer, handlers, metrics, log.WithName("admission"))
 
 	if cfg.ReconcilePods {
-		reconciler := &podreconciler.Reconciler{Client: mgr.GetClient(), Views: cluster.View}
+		reconciler := &podreconciler.Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Views: cluster.View}
 		if err := reconciler.SetupWithManager(mgr, cfg.PodReconcileQPS); err != nil {
 			return fmt.Errorf("setting up the pod annotation reconciler: %w", err)
 		}

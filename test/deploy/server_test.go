@@ -19,8 +19,8 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/certs"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
+	"github.com/sidecar-webhook/sidecar-webhook/resolve"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
-	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
 const (
@@ -248,11 +248,11 @@ func TestServerRunsUnderServiceAccount(t *testing.T) {
 			return false, err
 		}
 		annotations = pod.Annotations
-		return pod.Annotations[webhook.AnnotationSidecar] == reconcileNamespace+"/default", nil
+		return pod.Annotations[resolve.AnnotationSidecar] == reconcileNamespace+"/default", nil
 	})
 	if err != nil {
 		t.Errorf("the reconciler did not annotate pod %s/workload with %s=%s/default (annotations %v): %v",
-			reconcileNamespace, webhook.AnnotationSidecar, reconcileNamespace, annotations, err)
+			reconcileNamespace, resolve.AnnotationSidecar, reconcileNamespace, annotations, err)
 	}
 
 	// No permission error anywhere in the first quietPeriod.
