@@ -54,11 +54,32 @@ type Workload struct {
 }
 
 // ProxyOf decides whether a workload runs an Istio proxy, and which kind,
-// against the view's injectors and the labels of its namespace. A
+// against the view's injectors and the labels of its namespace (see
+// ProxyJudge).
+func ProxyOf(view View, w Workload) mesh.Proxy {
+	return NewProxyJudge(view).ProxyOf(w)
+}
+
+// ProxyJudge decides, for many workloads, whether each runs an Istio proxy:
+// it reads the view's injectors once and each namespace's labels once. A
 // WorkloadEntry stands for a VM or remote workload whose proxy istiod
 // configures as a sidecar; a controller's template is judged as the pods it
-// will create; a Pod as the pod it is.
-func ProxyOf(view View, w Workload) mesh.Proxy {
+// will create; a Pod as the pod it is (a Pod read from a manifest as a
+// template).
+type ProxyJudge struct {
+	view            View
+	injectors       *mesh.Injectors
+	namespaceLabels map[string]map[string]string
+}
+
+// NewProxyJudge returns a judge reading view. It is not safe for concurrent
+// use; make one per decision.
+func NewProxyJudge(view View) *ProxyJudge {
+	return &ProxyJudge{view: view}
+}
+
+// ProxyOf judges one workload.
+func (j *ProxyJudge) ProxyOf(w Workload) mesh.Proxy {
 	if w.Kind == KindWorkloadEntry {
 		return mesh.Proxy{Kind: mesh.SidecarProxy, Reason: "a WorkloadEntry's proxy is a sidecar"}
 	}
@@ -73,7 +94,19 @@ func ProxyOf(view View, w Workload) mesh.Proxy {
 		mw.Stage = mesh.StageRunning
 		mw.RecordedKind = RecordedKind(w.Annotations)
 	}
-	return mesh.ProxyOf(view.Injectors(), view.NamespaceLabels(w.Namespace), mw)
+	if j.injectors == nil {
+		inj := j.view.Injectors()
+		j.injectors = &inj
+	}
+	labels, ok := j.namespaceLabels[w.Namespace]
+	if !ok {
+		labels = j.view.NamespaceLabels(w.Namespace)
+		if j.namespaceLabels == nil {
+			j.namespaceLabels = map[string]map[string]string{}
+		}
+		j.namespaceLabels[w.Namespace] = labels
+	}
+	return mesh.ProxyOf(*j.injectors, labels, mw)
 }
 
 // Kinds of Workload that are not workload controllers.

@@ -20,7 +20,7 @@ import (
 func auditView(namespaces []string, opts ...func(*clusterview.Memory)) *clusterview.Memory {
 	m := clusterview.NewMemory("istio-system")
 	for _, ns := range namespaces {
-		m.EnsureNamespace(ns)
+		m.AddNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"istio-injection": "enabled"}}})
 	}
 	for _, opt := range opts {
 		opt(m)
@@ -198,8 +198,8 @@ func TestAuditFindingsOrderedByNamespaceThenName(t *testing.T) {
 
 // TestAuditSidecarsFromObjects runs the audit over Sidecars recorded the way
 // the server and the offline checker record them (RefOf of a real object),
-// including one with a workloadSelector without labels, which selects
-// nothing and therefore conflicts with nothing.
+// including one with a workloadSelector without labels, which istiod treats
+// as selecting every workload: it overlaps every selector Sidecar.
 func TestAuditSidecarsFromObjects(t *testing.T) {
 	mk := func(name string, sel *networkingv1alpha3.WorkloadSelector) *networkingv1.Sidecar {
 		return &networkingv1.Sidecar{
@@ -216,13 +216,15 @@ func TestAuditSidecarsFromObjects(t *testing.T) {
 		},
 	)
 	got := Audit(view)
-	// one ⊂ two by construction (no workload needed): both reported, and
-	// neither the namespace-wide nor the empty selector is involved.
-	if diff := cmp.Diff([]string{"prod/one", "prod/two"}, auditKeys(got)); diff != "" {
+	// one ⊂ two by construction (no workload needed), and the empty
+	// selector ⊂ both: all three reported; the namespace-wide one is not
+	// involved.
+	if diff := cmp.Diff([]string{"prod/empty", "prod/one", "prod/two"}, auditKeys(got)); diff != "" {
 		t.Fatalf("findings (-want +got):\n%s", diff)
 	}
+	auditWantErrors(t, got[0], []string{"prod/one", "prod/two"}, []string{"prod/default"})
 	for i, other := range []string{"prod/two", "prod/one"} {
-		auditWantErrors(t, got[i], []string{other}, []string{"prod/empty", "prod/default"})
+		auditWantErrors(t, got[i+1], []string{other, "prod/empty"}, []string{"prod/default"})
 	}
 	if t.Failed() {
 		for _, f := range got {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -22,13 +23,20 @@ const conflictMaxNamedWorkloads = 5
 // It denies what the Sidecar reference (NOTE 1) leaves undefined: two
 // namespace-wide Sidecars in one namespace, and two Sidecars whose
 // workloadSelectors select the same workload, now or by construction (one
-// selector's labels contain the other's). It warns about selectors that could
-// overlap later, that select nothing, that sit in the root namespace (NOTE 2),
-// and about a namespace-wide Sidecar not named "default".
+// selector's labels contain the other's). Only workloads that run a sidecar
+// proxy count (clusterview.ProxyJudge): gateways, waypoints, ambient and
+// uninjected workloads get no Sidecar from istiod. An existing Sidecar with an
+// empty workloadSelector selects every workload of its namespace, as istiod
+// treats it. It warns about selectors that could overlap later, that select
+// nothing or only workloads without a sidecar proxy, that sit in the root
+// namespace (NOTE 2), about Sidecars in ambient namespaces, and about a
+// namespace-wide Sidecar not named "default".
 func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorList, Warnings) {
 	others := conflictOtherSidecars(s, view)
+	judge := clusterview.NewProxyJudge(view)
+	ambient := mesh.NamespaceAmbient(view.NamespaceLabels(s.Namespace))
 	if !sidecar.HasSelector(s) {
-		return conflictNamespaceWide(s, others)
+		return conflictNamespaceWide(s, others, view, judge, ambient)
 	}
 
 	var warnings Warnings
@@ -39,52 +47,61 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 			root))
 	}
 
+	// An empty selector (on an existing Sidecar: validation refuses to
+	// create one) selects every workload.
 	selector := sidecar.Selector(s)
-	if len(selector) == 0 {
-		// An empty selector is rejected by the per-object rules; it selects
-		// nothing, so it cannot conflict.
-		return nil, warnings
-	}
-
 	labelsPath := selectorPath.Child("labels")
-	// Only what is selected gets sorted (messages name workloads in order):
-	// a namespace may hold thousands of pods.
+	// Only what is selected gets judged and sorted (messages name workloads
+	// in order): a namespace may hold thousands of pods.
 	selected := conflictSelected(selector, view.Workloads(s.Namespace))
 	clusterview.SortWorkloads(selected)
-	if len(selected) == 0 {
+	proxied, withoutProxy := conflictSplitByProxy(judge, selected)
+	switch {
+	case len(selected) == 0 && ambient:
+		warnings = append(warnings, conflictAmbientWarning(selectorPath, s.Namespace))
+	case len(selected) == 0:
 		warnings = append(warnings, Warnf(labelsPath,
 			"selects no workload in namespace %q now (no Pod, WorkloadEntry or workload controller template carries %s)",
 			s.Namespace, conflictFormatLabels(selector)))
+	case len(proxied) == 0:
+		warnings = append(warnings, Warnf(labelsPath,
+			"has no effect now: every workload it selects runs without a sidecar proxy (%s), and istiod applies Sidecars to sidecar proxies only",
+			conflictFormatWithoutProxy(withoutProxy)))
 	}
 
 	var errs field.ErrorList
 	for _, other := range others {
-		if len(other.Selector) == 0 {
+		if other.Selector == nil {
 			continue
 		}
-		both := conflictSelected(other.Selector, selected)
+		both := conflictSelected(other.Selector, proxied)
 		sSubset := conflictIsSubset(selector, other.Selector)
 		otherSubset := conflictIsSubset(other.Selector, selector)
+		otherSelector := conflictDescribeSelector(other)
 		switch {
 		case len(both) > 0:
 			byConstruction := ""
 			if sSubset || otherSubset {
-				byConstruction = "; " + conflictSubsetReason(other.Key(), sSubset, otherSubset)
+				byConstruction = "; " + conflictSubsetReason(other, sSubset, otherSubset)
 			}
 			errs = append(errs, field.Forbidden(labelsPath, fmt.Sprintf(
-				"this Sidecar's workloadSelector (%s) and Sidecar %s (workloadSelector %s) both select %s%s; Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; change one of the selectors so that they select disjoint workloads",
-				conflictFormatLabels(selector), other.Key(), conflictFormatLabels(other.Selector),
-				conflictFormatWorkloads(both), byConstruction)))
+				"this Sidecar's workloadSelector (%s) and Sidecar %s (%s) both select %s%s; Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; %s",
+				conflictFormatLabels(selector), other.Key(), otherSelector,
+				conflictFormatWorkloads(both), byConstruction, conflictFix(other))))
+		case (sSubset || otherSubset) && ambient:
+			warnings = append(warnings, Warnf(labelsPath,
+				"overlaps Sidecar %s (%s): %s; namespace %q is in ambient mode, so only workloads injected individually would get either, and none does now",
+				other.Key(), otherSelector, conflictSubsetReason(other, sSubset, otherSubset), s.Namespace))
 		case sSubset || otherSubset:
 			errs = append(errs, field.Forbidden(labelsPath, fmt.Sprintf(
-				"this Sidecar's workloadSelector (%s) and Sidecar %s (workloadSelector %s) overlap: %s (no such workload exists yet, but any future one would get two Sidecars); Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; change one of the selectors so that they select disjoint workloads",
-				conflictFormatLabels(selector), other.Key(), conflictFormatLabels(other.Selector),
-				conflictSubsetReason(other.Key(), sSubset, otherSubset))))
+				"this Sidecar's workloadSelector (%s) and Sidecar %s (%s) overlap: %s (no such workload with a sidecar proxy exists yet, but any future one would get two Sidecars); Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; %s",
+				conflictFormatLabels(selector), other.Key(), otherSelector,
+				conflictSubsetReason(other, sSubset, otherSubset), conflictFix(other))))
 		case conflictCompatible(selector, other.Selector):
 			union := maps.Clone(selector)
 			maps.Copy(union, other.Selector)
 			warnings = append(warnings, Warnf(labelsPath,
-				"selects the same workloads as %s if a workload carries both label sets (%s); none exists now",
+				"selects the same workloads as %s if a workload carries both label sets (%s); none with a sidecar proxy exists now",
 				other.Key(), conflictFormatLabels(union)))
 		}
 	}
@@ -93,16 +110,33 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 
 // conflictNamespaceWide applies the rules for a Sidecar without
 // workloadSelector.
-func conflictNamespaceWide(s *sidecar.Sidecar, others []clusterview.SidecarRef) (field.ErrorList, Warnings) {
+func conflictNamespaceWide(s *sidecar.Sidecar, others []clusterview.SidecarRef, view clusterview.View, judge *clusterview.ProxyJudge, ambient bool) (field.ErrorList, Warnings) {
 	var warnings Warnings
 	if s.Name != "default" {
 		warnings = append(warnings, Warnf(field.NewPath("metadata", "name"),
 			"the Sidecar reference recommends naming the namespace-wide Sidecar (the one without workloadSelector) \"default\""))
 	}
+	selectorPath := field.NewPath("spec", "workloadSelector")
 	var existing []string
 	for _, other := range others {
-		if other.Selector == nil {
+		switch {
+		case other.Selector == nil:
 			existing = append(existing, other.Key())
+		case len(other.Selector) == 0:
+			warnings = append(warnings, Warnf(selectorPath,
+				"Sidecar %s has an empty workloadSelector, which istiod treats as selecting every workload in namespace %q and ranks before namespace-wide Sidecars, so this Sidecar applies to no workload there; remove that Sidecar's workloadSelector or give it labels",
+				other.Key(), s.Namespace))
+		}
+	}
+	proxied := 0
+	if ambient {
+		for _, w := range view.Workloads(s.Namespace) {
+			if judge.ProxyOf(w).Kind == mesh.SidecarProxy {
+				proxied++
+			}
+		}
+		if proxied == 0 {
+			warnings = append(warnings, conflictAmbientWarning(selectorPath, s.Namespace))
 		}
 	}
 	if len(existing) == 0 {
@@ -110,9 +144,83 @@ func conflictNamespaceWide(s *sidecar.Sidecar, others []clusterview.SidecarRef) 
 	}
 	slices.Sort(existing)
 	names := strings.Join(existing, ", ")
-	return field.ErrorList{field.Forbidden(field.NewPath("spec", "workloadSelector"), fmt.Sprintf(
+	if ambient && proxied == 0 {
+		// istioctl analyze reports these as ineffective, not as conflicting:
+		// no workload would get either.
+		return nil, append(warnings, Warnf(selectorPath,
+			"namespace %q already has a Sidecar without workloadSelector: %s; that is allowed here only because no workload of this ambient namespace runs a sidecar proxy now", s.Namespace, names))
+	}
+	return field.ErrorList{field.Forbidden(selectorPath, fmt.Sprintf(
 		"namespace %q already has a Sidecar without workloadSelector: %s; only one namespace-wide Sidecar is allowed per namespace (Istio's behaviour with two is undefined); add a workloadSelector or change %s instead",
 		s.Namespace, names, names))}, warnings
+}
+
+// conflictAmbientWarning is istioctl analyze's IneffectivePolicy for a
+// Sidecar in an ambient namespace.
+func conflictAmbientWarning(path *field.Path, namespace string) Warning {
+	return Warnf(path,
+		"namespace %q is in ambient mode (%s=%s, no injection label): its workloads run without a sidecar proxy unless injected individually, and none selected here is, so this Sidecar has no effect (istioctl analyze: IneffectivePolicy)",
+		namespace, mesh.LabelDataplaneMode, mesh.DataplaneModeAmbient)
+}
+
+// conflictSplitByProxy separates workloads that run a sidecar proxy from the
+// others (with the reason they have none), keeping the order.
+func conflictSplitByProxy(judge *clusterview.ProxyJudge, workloads []clusterview.Workload) (proxied []clusterview.Workload, without []conflictWithoutProxy) {
+	for _, w := range workloads {
+		p := judge.ProxyOf(w)
+		if p.Kind == mesh.SidecarProxy {
+			proxied = append(proxied, w)
+			continue
+		}
+		without = append(without, conflictWithoutProxy{workload: w, proxy: p})
+	}
+	return proxied, without
+}
+
+type conflictWithoutProxy struct {
+	workload clusterview.Workload
+	proxy    mesh.Proxy
+}
+
+// conflictFormatWithoutProxy names up to conflictMaxNamedWorkloads workloads
+// with what they run instead of a sidecar.
+func conflictFormatWithoutProxy(without []conflictWithoutProxy) string {
+	parts := make([]string, 0, conflictMaxNamedWorkloads)
+	for i, w := range without {
+		if i == conflictMaxNamedWorkloads {
+			break
+		}
+		what := "not injected"
+		switch {
+		case w.proxy.Kind == mesh.GatewayProxy:
+			what = "a gateway or waypoint, which istiod gives its default scope"
+		case w.proxy.Ambient:
+			what = "ambient mode"
+		}
+		parts = append(parts, w.workload.String()+": "+what)
+	}
+	out := strings.Join(parts, "; ")
+	if rest := len(without) - conflictMaxNamedWorkloads; rest > 0 {
+		out += fmt.Sprintf("; and %d more", rest)
+	}
+	return out
+}
+
+// conflictDescribeSelector describes another Sidecar's selector for a
+// message.
+func conflictDescribeSelector(other clusterview.SidecarRef) string {
+	if len(other.Selector) == 0 {
+		return "an empty workloadSelector, which istiod treats as selecting every workload in its namespace"
+	}
+	return "workloadSelector " + conflictFormatLabels(other.Selector)
+}
+
+// conflictFix says what to change.
+func conflictFix(other clusterview.SidecarRef) string {
+	if len(other.Selector) == 0 {
+		return fmt.Sprintf("give %s a workloadSelector with labels, or remove its workloadSelector, first", other.Key())
+	}
+	return "change one of the selectors so that they select disjoint workloads"
 }
 
 // conflictOtherSidecars lists the Sidecars in s's namespace other than s
@@ -165,14 +273,14 @@ func conflictCompatible(a, b map[string]string) bool {
 // conflictSubsetReason explains a selector overlap that holds by
 // construction (at least one selector is a subset of the other), from the
 // point of view of the Sidecar being admitted.
-func conflictSubsetReason(otherKey string, sSubset, otherSubset bool) string {
+func conflictSubsetReason(other clusterview.SidecarRef, sSubset, otherSubset bool) string {
 	switch {
 	case sSubset && otherSubset:
 		return "the two selectors are identical"
 	case sSubset:
-		return fmt.Sprintf("every workload selected by the narrower %s is also selected by this Sidecar", otherKey)
+		return fmt.Sprintf("every workload selected by the narrower %s is also selected by this Sidecar", other.Key())
 	default:
-		return fmt.Sprintf("every workload selected by this (narrower) Sidecar is also selected by %s", otherKey)
+		return fmt.Sprintf("every workload selected by this (narrower) Sidecar is also selected by %s", other.Key())
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 )
 
@@ -72,12 +73,43 @@ func conflictDeployment(ns, name string, labels map[string]string) conflictFixtu
 	}
 }
 
+func conflictDeploymentWith(ns, name string, labels, annotations map[string]string) conflictFixture {
+	return func(m *clusterview.Memory) {
+		m.AddDeployment(&appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
+			}},
+		})
+	}
+}
+
 func conflictView(fixtures ...conflictFixture) *clusterview.Memory {
 	m := clusterview.NewMemory(conflictTestRoot)
 	for _, f := range fixtures {
 		f(m)
 	}
 	return m
+}
+
+// conflictInjectedNamespaces are the namespaces of the conflict tests, all
+// labelled for sidecar injection: their workloads run sidecar proxies.
+var conflictInjectedNamespaces = []string{"prod", "prod-us1", "staging", conflictTestRoot}
+
+// conflictMeshView is a view whose namespaces are labelled for injection;
+// fixtures may relabel them.
+func conflictMeshView(fixtures ...conflictFixture) *clusterview.Memory {
+	var all []conflictFixture
+	for _, ns := range conflictInjectedNamespaces {
+		all = append(all, conflictNamespace(ns, map[string]string{mesh.LabelInjection: "enabled"}))
+	}
+	return conflictView(append(all, fixtures...)...)
+}
+
+func conflictNamespace(name string, labels map[string]string) conflictFixture {
+	return func(m *clusterview.Memory) {
+		m.AddNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}})
+	}
 }
 
 // conflictErr is the part of a field.Error a table test compares.
@@ -174,9 +206,10 @@ func TestValidateConflicts(t *testing.T) {
 			fixtures: []conflictFixture{conflictExisting("prod", "default", nil)},
 		},
 		{
-			name:     "namespace-wide next to an empty selector is no duplicate",
-			sidecar:  conflictTestSidecar("prod", "default", nil),
-			fixtures: []conflictFixture{conflictExisting("prod", "broken", map[string]string{})},
+			name:         "namespace-wide next to an empty selector is no duplicate, but never applies (istiod ranks the empty selector first)",
+			sidecar:      conflictTestSidecar("prod", "default", nil),
+			fixtures:     []conflictFixture{conflictExisting("prod", "broken", map[string]string{})},
+			wantWarnings: []string{conflictSelectorField},
 		},
 		{
 			name:    "both select a pod",
@@ -257,21 +290,110 @@ func TestValidateConflicts(t *testing.T) {
 			},
 		},
 		{
-			name:    "other Sidecar with an empty selector never conflicts",
+			name:    "another Sidecar with an empty selector selects every workload, as istiod treats it",
 			sidecar: conflictTestSidecar("prod", "ratings", ratings),
 			fixtures: []conflictFixture{
 				conflictExisting("prod", "broken", map[string]string{}),
 				conflictDeployment("prod", "ratings", ratings),
 			},
+			wantErrs: []conflictErr{conflictForbiddenLabels},
 		},
 		{
-			name:    "own empty selector selects nothing and never conflicts",
+			name:    "another Sidecar with an empty selector overlaps by construction, even without workloads",
+			sidecar: conflictTestSidecar("prod", "ratings", ratings),
+			fixtures: []conflictFixture{
+				conflictExisting("prod", "broken", map[string]string{}),
+			},
+			wantErrs:     []conflictErr{conflictForbiddenLabels},
+			wantWarnings: []string{conflictLabelsField},
+		},
+		{
+			name:    "an existing Sidecar with an empty selector (the audit) conflicts with every selector Sidecar",
 			sidecar: conflictTestSidecar("prod", "broken", map[string]string{}),
 			fixtures: []conflictFixture{
 				conflictExisting("prod", "ratings", ratings),
 				conflictExisting("prod", "default", nil),
 				conflictDeployment("prod", "ratings", ratings),
 			},
+			wantErrs: []conflictErr{conflictForbiddenLabels},
+		},
+		{
+			name:    "workloads without a sidecar proxy do not conflict",
+			sidecar: conflictTestSidecar("staging", "ratings", ratings),
+			fixtures: []conflictFixture{
+				conflictNamespace("staging", nil),
+				conflictExisting("staging", "v1", conflictLabels("version=v1")),
+				conflictPod("staging", "ratings-v1", conflictLabels("app=ratings", "version=v1")),
+			},
+			wantWarnings: []string{conflictLabelsField, conflictLabelsField},
+		},
+		{
+			name:    "without injection, identical selectors still overlap by construction (the reference)",
+			sidecar: conflictTestSidecar("staging", "ratings", ratings),
+			fixtures: []conflictFixture{
+				conflictNamespace("staging", nil),
+				conflictExisting("staging", "other", ratings),
+				conflictPod("staging", "ratings-1", ratings),
+			},
+			wantErrs:     []conflictErr{conflictForbiddenLabels},
+			wantWarnings: []string{conflictLabelsField},
+		},
+		{
+			name:    "selects only a gateway: no effect",
+			sidecar: conflictTestSidecar("prod", "gw", conflictLabels("istio=ingressgateway")),
+			fixtures: []conflictFixture{
+				conflictDeploymentWith("prod", "ingress", conflictLabels("istio=ingressgateway"), map[string]string{mesh.AnnotationTemplates: "gateway"}),
+			},
+			wantWarnings: []string{conflictLabelsField},
+		},
+		{
+			name:    "ambient namespace: a selector Sidecar has no effect",
+			sidecar: conflictTestSidecar("staging", "ratings", ratings),
+			fixtures: []conflictFixture{
+				conflictNamespace("staging", map[string]string{mesh.LabelDataplaneMode: mesh.DataplaneModeAmbient}),
+				conflictDeployment("staging", "ratings", ratings),
+			},
+			wantWarnings: []string{conflictLabelsField},
+		},
+		{
+			name:    "ambient namespace: overlapping selectors over ambient workloads are not denied",
+			sidecar: conflictTestSidecar("staging", "ratings", ratings),
+			fixtures: []conflictFixture{
+				conflictNamespace("staging", map[string]string{mesh.LabelDataplaneMode: mesh.DataplaneModeAmbient}),
+				conflictExisting("staging", "all-ratings", ratings),
+				conflictDeployment("staging", "ratings", ratings),
+			},
+			wantWarnings: []string{conflictLabelsField, conflictLabelsField},
+		},
+		{
+			name:    "ambient namespace: a workload injected by its own label still conflicts",
+			sidecar: conflictTestSidecar("staging", "ratings", ratings),
+			fixtures: []conflictFixture{
+				conflictNamespace("staging", map[string]string{mesh.LabelDataplaneMode: mesh.DataplaneModeAmbient}),
+				conflictExisting("staging", "all-ratings", ratings),
+				conflictDeployment("staging", "ratings", conflictLabels("app=ratings", "sidecar.istio.io/inject=true")),
+			},
+			wantErrs: []conflictErr{conflictForbiddenLabels},
+		},
+		{
+			name:    "ambient namespace: a second namespace-wide Sidecar is only warned about",
+			sidecar: conflictTestSidecar("staging", "default", nil),
+			fixtures: []conflictFixture{
+				conflictNamespace("staging", map[string]string{mesh.LabelDataplaneMode: mesh.DataplaneModeAmbient}),
+				conflictExisting("staging", "legacy", nil),
+				conflictDeployment("staging", "ratings", ratings),
+			},
+			wantWarnings: []string{conflictSelectorField, conflictSelectorField},
+		},
+		{
+			name:    "ambient namespace with an injected workload: a second namespace-wide Sidecar is denied",
+			sidecar: conflictTestSidecar("staging", "default", nil),
+			fixtures: []conflictFixture{
+				conflictNamespace("staging", map[string]string{mesh.LabelDataplaneMode: mesh.DataplaneModeAmbient}),
+				conflictExisting("staging", "legacy", nil),
+				conflictPod("staging", "injected", map[string]string{"sidecar.istio.io/inject": "true"}),
+			},
+			wantErrs: []conflictErr{{Type: field.ErrorTypeForbidden, Field: conflictSelectorField}},
 		},
 		{
 			name:         "selector matches no workload",
@@ -310,7 +432,7 @@ func TestValidateConflicts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs, warnings := ValidateConflicts(tt.sidecar, conflictView(tt.fixtures...))
+			errs, warnings := ValidateConflicts(tt.sidecar, conflictMeshView(tt.fixtures...))
 			if diff := cmp.Diff(tt.wantErrs, conflictErrsOf(errs)); diff != "" {
 				t.Errorf("errors (-want +got):\n%s\n%v", diff, errs)
 			}
@@ -338,13 +460,13 @@ func TestValidateConflictsDetails(t *testing.T) {
 	ratings := conflictLabels("app=ratings")
 
 	t.Run("namespace-wide names every existing Sidecar", func(t *testing.T) {
-		view := conflictView(conflictExisting("prod", "legacy-b", nil), conflictExisting("prod", "legacy-a", nil))
+		view := conflictMeshView(conflictExisting("prod", "legacy-b", nil), conflictExisting("prod", "legacy-a", nil))
 		errs, _ := ValidateConflicts(conflictTestSidecar("prod", "default", nil), view)
 		conflictWantDetail(t, errs, `namespace "prod"`, "prod/legacy-a, prod/legacy-b", "undefined")
 	})
 
 	t.Run("overlap names the other Sidecar and the workloads", func(t *testing.T) {
-		view := conflictView(
+		view := conflictMeshView(
 			conflictExisting("prod", "v1", conflictLabels("version=v1")),
 			conflictDeployment("prod", "ratings", conflictLabels("app=ratings", "version=v1")),
 			conflictPod("prod", "ratings-7c9f-abcde", conflictLabels("app=ratings", "version=v1")),
@@ -365,7 +487,7 @@ func TestValidateConflictsDetails(t *testing.T) {
 		for i := range 7 {
 			fixtures = append(fixtures, conflictPod("prod", fmt.Sprintf("ratings-%d", i), ratings))
 		}
-		errs, _ := ValidateConflicts(conflictTestSidecar("prod", "ratings", ratings), conflictView(fixtures...))
+		errs, _ := ValidateConflicts(conflictTestSidecar("prod", "ratings", ratings), conflictMeshView(fixtures...))
 		conflictWantDetail(t, errs, "prod/all-ratings", "Pod prod/ratings-0", "Pod prod/ratings-4", "and 2 more", "identical")
 		if strings.Contains(errs[0].Detail, "ratings-5") {
 			t.Errorf("detail names more than five workloads: %q", errs[0].Detail)
@@ -378,24 +500,24 @@ func TestValidateConflictsDetails(t *testing.T) {
 			fixtures = append(fixtures, conflictPod("prod", name, ratings))
 		}
 		fixtures = append(fixtures, conflictDeployment("prod", "ratings", ratings))
-		view := reversedWorkloads{conflictView(fixtures...)}
+		view := reversedWorkloads{conflictMeshView(fixtures...)}
 		errs, _ := ValidateConflicts(conflictTestSidecar("prod", "ratings", ratings), view)
 		conflictWantDetail(t, errs, "Deployment prod/ratings, Pod prod/ratings-a, Pod prod/ratings-b, Pod prod/ratings-c")
 	})
 
 	t.Run("subset without workloads explains the narrower selector", func(t *testing.T) {
-		view := conflictView(conflictExisting("prod", "ratings", ratings))
+		view := conflictMeshView(conflictExisting("prod", "ratings", ratings))
 		errs, _ := ValidateConflicts(conflictTestSidecar("prod", "ratings-v2", conflictLabels("app=ratings", "version=v2")), view)
 		conflictWantDetail(t, errs, "prod/ratings", "narrower", "app=ratings, version=v2")
 	})
 
 	t.Run("compatible selectors warn with the combined labels", func(t *testing.T) {
-		view := conflictView(
+		view := conflictMeshView(
 			conflictExisting("prod", "backend", conflictLabels("tier=backend")),
 			conflictDeployment("prod", "ratings", ratings),
 		)
 		_, warnings := ValidateConflicts(conflictTestSidecar("prod", "ratings", ratings), view)
-		want := []string{`spec.workloadSelector.labels: selects the same workloads as prod/backend if a workload carries both label sets (app=ratings, tier=backend); none exists now`}
+		want := []string{`spec.workloadSelector.labels: selects the same workloads as prod/backend if a workload carries both label sets (app=ratings, tier=backend); none with a sidecar proxy exists now`}
 		if diff := cmp.Diff(want, warnings.Strings()); diff != "" {
 			t.Errorf("warnings (-want +got):\n%s", diff)
 		}
@@ -435,7 +557,7 @@ func conflictReferenceExample(name string) *sidecar.Sidecar {
 }
 
 func TestValidateConflictsReferenceProductpageExamples(t *testing.T) {
-	view := conflictView(conflictDeployment("prod-us1", "productpage", conflictLabels("app=productpage")))
+	view := conflictMeshView(conflictDeployment("prod-us1", "productpage", conflictLabels("app=productpage")))
 	first := conflictReferenceExample("no-ip-tables")
 	errs, warnings := ValidateConflicts(first, view)
 	if len(errs) != 0 || len(warnings) != 0 {
