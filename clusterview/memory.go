@@ -309,6 +309,7 @@ func PeerAuthenticationOf(pa *securityv1.PeerAuthentication) PeerAuthentication 
 		Namespace: pa.Namespace,
 		Name:      pa.Name,
 		Mode:      pa.Spec.GetMtls().GetMode().String(),
+		Created:   pa.CreationTimestamp.Time,
 	}
 	if labels := pa.Spec.GetSelector().GetMatchLabels(); len(labels) > 0 {
 		p.Selector = maps.Clone(labels)

@@ -184,6 +184,8 @@ type PeerAuthentication struct {
 	Mode string
 	// PortModes maps a port number to its port-level mTLS mode.
 	PortModes map[uint32]string
+	// Created orders policies of one level: istiod takes the oldest.
+	Created time.Time
 }
 
 // View is the cluster state the rules read. Implementations must be safe for

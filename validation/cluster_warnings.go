@@ -1,9 +1,13 @@
 package validation
 
 import (
+	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -17,51 +21,163 @@ import (
 func ClusterWarnings(s *sidecar.Sidecar, view clusterview.View) Warnings {
 	var warnings Warnings
 	egressPath := field.NewPath("spec", "egress")
+	// The root namespace's namespace-wide Sidecar is every namespace's
+	// default, and istiod reads its "./" as each workload's own namespace
+	// (push_context.go convertToSidecarScope with the proxy's namespace).
+	meshDefault := !sidecar.HasSelector(s) && s.Namespace == view.RootNamespace()
 	for i, listener := range s.Spec.GetEgress() {
 		hostsPath := egressPath.Index(i).Child("hosts")
 		for j, host := range listener.GetHosts() {
-			if w, ok := clusterEgressHostWarning(hostsPath.Index(j), host, s.Namespace, view); ok {
+			if w, ok := clusterEgressHostWarning(hostsPath.Index(j), host, s.Namespace, meshDefault, view); ok {
 				warnings = append(warnings, w)
 			}
 		}
 	}
 
 	ingressPath := field.NewPath("spec", "ingress")
-	var policies []clusterview.PeerAuthentication
+	var targets []map[string]string
 	for i, listener := range s.Spec.GetIngress() {
 		if listener.GetTls() == nil || listener.GetPort() == nil {
 			continue
 		}
-		if policies == nil {
-			policies = clusterApplicablePeerAuthentications(s, view)
+		if targets == nil {
+			targets = clusterTLSTargets(s, view)
 		}
 		port := listener.GetPort().GetNumber()
-		if clusterMTLSDisabled(policies, port) {
-			continue
+		for _, labels := range targets {
+			decision := composeMTLS(view, s.Namespace, labels, port)
+			if decision.mode == mtlsDisable {
+				continue
+			}
+			warnings = append(warnings, Warnf(ingressPath.Index(i).Child("tls"),
+				"ingress listener on port %d terminates TLS with its own settings, but mutual TLS on port %d is %s for %s (%s; istiod composes PeerAuthentications workload over namespace over mesh, port-level settings only from the workload's); the Sidecar reference pairs a custom ingress TLS listener with a PeerAuthentication whose portLevelMtls sets %d to DISABLE, otherwise Istio's mutual TLS takes precedence on that port",
+				port, port, decision.mode, clusterDescribeTarget(s, labels), decision.from, port))
+			break
 		}
-		warnings = append(warnings, Warnf(ingressPath.Index(i).Child("tls"),
-			"ingress listener on port %d terminates TLS with its own settings, but no PeerAuthentication that applies to this Sidecar's workloads (in namespace %q, or mesh-wide in %q) disables mutual TLS on port %d; the Sidecar reference pairs a custom ingress TLS listener with a PeerAuthentication whose portLevelMtls sets %d to DISABLE, otherwise Istio's mutual TLS takes precedence on that port",
-			port, s.Namespace, view.RootNamespace(), port, port))
 	}
 	return warnings
 }
 
-// clusterEgressHostWarning checks one egress host "namespace/dnsName".
-func clusterEgressHostWarning(path *field.Path, host, sidecarNamespace string, view clusterview.View) (Warning, bool) {
+// clusterTLSTargets are the label sets whose mutual TLS mode an ingress TLS
+// listener depends on: those of the workloads with a sidecar proxy the
+// Sidecar applies to, or, when none exists yet, the fewest labels such a
+// workload would carry (the selector's own; none for a namespace-wide
+// Sidecar).
+func clusterTLSTargets(s *sidecar.Sidecar, view clusterview.View) []map[string]string {
+	selector := sidecar.Selector(s)
+	judge := clusterview.NewProxyJudge(view)
+	var out []map[string]string
+	seen := map[string]bool{}
+	for _, w := range view.Workloads(s.Namespace) {
+		if (sidecar.HasSelector(s) && !sidecar.SelectorMatches(selector, w.Labels)) || judge.ProxyOf(w).Kind != mesh.SidecarProxy {
+			continue
+		}
+		if key := conflictFormatLabels(w.Labels); !seen[key] {
+			seen[key] = true
+			out = append(out, w.Labels)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, selector)
+	}
+	slices.SortFunc(out, func(a, b map[string]string) int {
+		return strings.Compare(conflictFormatLabels(a), conflictFormatLabels(b))
+	})
+	return out
+}
+
+func clusterDescribeTarget(s *sidecar.Sidecar, labels map[string]string) string {
+	if len(labels) == 0 {
+		return "the workloads of namespace " + strconv.Quote(s.Namespace)
+	}
+	return "workloads labelled " + conflictFormatLabels(labels)
+}
+
+// mtlsDisable is the PeerAuthentication mode a custom ingress TLS listener
+// needs on its port.
+const mtlsDisable = "DISABLE"
+
+type mtlsDecision struct {
+	mode string
+	// from names what decided, for the message.
+	from string
+}
+
+// composeMTLS is the mutual TLS mode on port for a workload of namespace
+// carrying labels, composed as istiod does (pilot/pkg/security/authn
+// ComposePeerAuthentication): the oldest policy without selector in the
+// root namespace (mesh), then the oldest without selector in the namespace,
+// then the oldest with a selector matching the workload (not in the root
+// namespace); each level with a mode overrides the one before, starting
+// from PERMISSIVE; port-level settings come only from that workload-level
+// policy, UNSET inheriting the composed mode.
+func composeMTLS(view clusterview.View, namespace string, labels map[string]string, port uint32) mtlsDecision {
+	root := view.RootNamespace()
+	var meshPA, namespacePA, workloadPA *clusterview.PeerAuthentication
+	older := func(cur *clusterview.PeerAuthentication, pa clusterview.PeerAuthentication) *clusterview.PeerAuthentication {
+		if cur == nil || pa.Created.Before(cur.Created) {
+			return &pa
+		}
+		return cur
+	}
+	for _, pa := range view.PeerAuthentications(root) {
+		if len(pa.Selector) == 0 {
+			meshPA = older(meshPA, pa)
+		}
+	}
+	if namespace != root {
+		for _, pa := range view.PeerAuthentications(namespace) {
+			switch {
+			case len(pa.Selector) == 0:
+				namespacePA = older(namespacePA, pa)
+			case sidecar.SelectorMatches(pa.Selector, labels):
+				workloadPA = older(workloadPA, pa)
+			}
+		}
+	}
+	d := mtlsDecision{mode: "PERMISSIVE", from: "no PeerAuthentication sets a mode: Istio's default"}
+	for _, level := range []struct {
+		pa   *clusterview.PeerAuthentication
+		name string
+	}{{meshPA, "mesh-wide"}, {namespacePA, "namespace-wide"}, {workloadPA, "workload"}} {
+		if level.pa != nil && level.pa.Mode != "" && level.pa.Mode != "UNSET" {
+			d = mtlsDecision{mode: level.pa.Mode, from: fmt.Sprintf("%s PeerAuthentication %s/%s", level.name, level.pa.Namespace, level.pa.Name)}
+		}
+	}
+	if workloadPA != nil {
+		if portMode, ok := workloadPA.PortModes[port]; ok && portMode != "" && portMode != "UNSET" {
+			d = mtlsDecision{mode: portMode, from: fmt.Sprintf("portLevelMtls of PeerAuthentication %s/%s", workloadPA.Namespace, workloadPA.Name)}
+		}
+	}
+	return d
+}
+
+// clusterEgressHostWarning checks one egress host "namespace/dnsName", or
+// an exclusion "~namespace/dnsName".
+func clusterEgressHostWarning(path *field.Path, host, sidecarNamespace string, meshDefault bool, view clusterview.View) (Warning, bool) {
 	ns, dnsName, ok := strings.Cut(host, "/")
 	if !ok || ns == "" || dnsName == "" || strings.Contains(dnsName, "/") {
 		return Warning{}, false
 	}
+	verb := "imports"
+	if bare, excluded := strings.CutPrefix(ns, ExcludePrefix); excluded {
+		verb = "excludes"
+		// A bare ~ is the wildcard namespace.
+		if ns = bare; ns == "" {
+			ns = "*"
+		}
+	}
 	switch ns {
-	case "~":
-		// No namespace: nothing to look up.
-		return Warning{}, false
 	case ".":
+		if meshDefault {
+			// Each workload's own namespace: nothing to look up here.
+			return Warning{}, false
+		}
 		ns = sidecarNamespace
 	case "*":
 	default:
 		if !view.NamespaceExists(ns) {
-			return Warnf(path, "namespace %q does not exist, so %q imports nothing", ns, host), true
+			return Warnf(path, "namespace %q does not exist, so %q %s nothing", ns, host, verb), true
 		}
 	}
 	if dnsName == "*" || strings.Contains(dnsName, "*") {
@@ -73,47 +189,9 @@ func clusterEgressHostWarning(path *field.Path, host, sidecarNamespace string, v
 		return Warning{}, false
 	}
 	if ns == "*" {
-		return Warnf(path, "no Service or ServiceEntry visible from namespace %q provides host %q in any namespace",
-			sidecarNamespace, dnsName), true
+		return Warnf(path, "no Service or ServiceEntry visible from namespace %q provides host %q in any namespace, so %q %s nothing",
+			sidecarNamespace, dnsName, host, verb), true
 	}
-	return Warnf(path, "no Service or ServiceEntry in namespace %q visible from namespace %q provides host %q",
-		ns, sidecarNamespace, dnsName), true
-}
-
-// clusterApplicablePeerAuthentications returns the PeerAuthentications that
-// certainly apply to every workload s selects: namespace-wide ones in s's
-// namespace, ones whose selector labels are all among s's workloadSelector
-// labels, and the mesh-wide ones in the root namespace.
-func clusterApplicablePeerAuthentications(s *sidecar.Sidecar, view clusterview.View) []clusterview.PeerAuthentication {
-	selector := sidecar.Selector(s)
-	out := []clusterview.PeerAuthentication{}
-	for _, pa := range view.PeerAuthentications(s.Namespace) {
-		if len(pa.Selector) == 0 || (len(selector) > 0 && conflictIsSubset(pa.Selector, selector)) {
-			out = append(out, pa)
-		}
-	}
-	if root := view.RootNamespace(); root != "" && root != s.Namespace {
-		for _, pa := range view.PeerAuthentications(root) {
-			if len(pa.Selector) == 0 {
-				out = append(out, pa)
-			}
-		}
-	}
-	return out
-}
-
-// clusterMTLSDisabled reports whether one of policies disables mutual TLS on
-// port: a port-level DISABLE, or a policy-level DISABLE the port does not
-// override.
-func clusterMTLSDisabled(policies []clusterview.PeerAuthentication, port uint32) bool {
-	for _, pa := range policies {
-		mode := pa.Mode
-		if portMode, ok := pa.PortModes[port]; ok && portMode != "" && portMode != "UNSET" {
-			mode = portMode
-		}
-		if mode == "DISABLE" {
-			return true
-		}
-	}
-	return false
+	return Warnf(path, "no Service or ServiceEntry in namespace %q visible from namespace %q provides host %q, so %q %s nothing",
+		ns, sidecarNamespace, dnsName, host, verb), true
 }

@@ -122,7 +122,9 @@ func TestClusterWarningsEgressHosts(t *testing.T) {
 		{name: "service entry not exported to the Sidecar's namespace", hosts: []string{"*/private.foo.com"}, want: []string{"spec.egress[0].hosts[0]"}},
 		{name: "unknown external host", hosts: []string{"*/mysql.bar.com"}, want: []string{"spec.egress[0].hosts[0]"}},
 		{name: "malformed hosts are left to per-object rules", hosts: []string{"mysql.foo.com", "/x", "prod/", "a/b/c"}},
-		{name: "no namespace never looks up hosts", hosts: []string{"~/mysql.bar.com"}},
+		{name: "exclusions of what exists", hosts: []string{"*/*", "~prod/*", "~/*", "~ns1/mysql.foo.com", "~/ratings.prod.svc.cluster.local"}},
+		{name: "an exclusion in a missing namespace excludes nothing", hosts: []string{"*/*", "~prod-apis/*"}, want: []string{"spec.egress[0].hosts[1]"}},
+		{name: "an exclusion of a host nobody provides excludes nothing", hosts: []string{"*/*", "~/mysql.bar.com"}, want: []string{"spec.egress[0].hosts[1]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,6 +152,23 @@ func TestClusterWarningsEgressHosts(t *testing.T) {
 			t.Errorf("warnings = %v", got.Strings())
 		}
 	})
+}
+
+// TestClusterWarningsRootNamespaceDotHosts: the root namespace's
+// namespace-wide Sidecar is every namespace's default, and istiod reads its
+// "./" as each workload's own namespace, so its "./" hosts are not looked up
+// in the root namespace. A selector Sidecar there applies to the root
+// namespace's own workloads and is checked as usual.
+func TestClusterWarningsRootNamespaceDotHosts(t *testing.T) {
+	fixtures := []conflictFixture{clusterNamespaces("prod", conflictTestRoot)}
+	meshDefault := conflictTestSidecar(conflictTestRoot, "default", nil, clusterEgress([]string{"./reviews.prod.svc.cluster.local", "istio-system/*"}))
+	if got := ClusterWarnings(meshDefault, conflictView(fixtures...)); len(got) != 0 {
+		t.Errorf("mesh default: %v, want no warning", got.Strings())
+	}
+	local := conflictTestSidecar(conflictTestRoot, "gw", conflictLabels("app=gw"), clusterEgress([]string{"./reviews.prod.svc.cluster.local"}))
+	if diff := cmp.Diff([]string{"spec.egress[0].hosts[0]"}, conflictWarningPaths(ClusterWarnings(local, conflictView(fixtures...)))); diff != "" {
+		t.Errorf("selector Sidecar in the root namespace (-want +got):\n%s", diff)
+	}
 }
 
 func TestClusterWarningsIngressTLS(t *testing.T) {
@@ -205,10 +224,62 @@ func TestClusterWarningsIngressTLS(t *testing.T) {
 			fixtures: []conflictFixture{clusterPeerAuth("prod", "default", nil, "DISABLE", nil)},
 		},
 		{
-			name:     "policy DISABLE overridden on the port",
+			name:     "port-level settings of a namespace-wide policy are ignored, as istiod does",
 			sidecar:  conflictTestSidecar("prod", "ratings", ratings, clusterIngress([]uint32{9443}, 9443)),
 			fixtures: []conflictFixture{clusterPeerAuth("prod", "default", nil, "DISABLE", map[uint32]string{9443: "STRICT"})},
-			want:     []string{"spec.ingress[0].tls"},
+		},
+		{
+			name:    "the workload policy overrides the namespace's",
+			sidecar: conflictTestSidecar("prod", "ratings", ratings, clusterIngress([]uint32{9443}, 9443)),
+			fixtures: []conflictFixture{
+				clusterPeerAuth("prod", "default", nil, "DISABLE", nil),
+				clusterPeerAuth("prod", "ratings", ratings, "STRICT", nil),
+			},
+			want: []string{"spec.ingress[0].tls"},
+		},
+		{
+			name:    "a workload policy without a mode inherits the namespace's",
+			sidecar: conflictTestSidecar("prod", "ratings", ratings, clusterIngress([]uint32{9443}, 9443)),
+			fixtures: []conflictFixture{
+				clusterPeerAuth("prod", "default", nil, "DISABLE", nil),
+				clusterPeerAuth("prod", "ratings", ratings, "", map[uint32]string{9080: "STRICT"}),
+			},
+		},
+		{
+			name:    "a workload port-level UNSET inherits the composed mode",
+			sidecar: conflictTestSidecar("prod", "ratings", ratings, clusterIngress([]uint32{9443}, 9443)),
+			fixtures: []conflictFixture{
+				clusterPeerAuth("prod", "ratings", ratings, "DISABLE", map[uint32]string{9443: "UNSET"}),
+			},
+		},
+		{
+			name:    "the namespace overrides the mesh",
+			sidecar: conflictTestSidecar("prod", "ratings", ratings, clusterIngress([]uint32{9443}, 9443)),
+			fixtures: []conflictFixture{
+				clusterPeerAuth(conflictTestRoot, "default", nil, "DISABLE", nil),
+				clusterPeerAuth("prod", "default", nil, "STRICT", nil),
+			},
+			want: []string{"spec.ingress[0].tls"},
+		},
+		{
+			name:    "the policy applies to each selected workload: one of two is not disabled",
+			sidecar: conflictTestSidecar("prod", "ratings", ratings, clusterIngress([]uint32{9443}, 9443)),
+			fixtures: []conflictFixture{
+				conflictNamespace("prod", map[string]string{"istio-injection": "enabled"}),
+				conflictPod("prod", "ratings-v1", conflictLabels("app=ratings", "version=v1")),
+				conflictPod("prod", "ratings-v2", conflictLabels("app=ratings", "version=v2")),
+				clusterPeerAuth("prod", "v1", conflictLabels("version=v1"), "", disable),
+			},
+			want: []string{"spec.ingress[0].tls"},
+		},
+		{
+			name:    "a workload selected narrower than the Sidecar counts once that workload exists",
+			sidecar: conflictTestSidecar("prod", "ratings", ratings, clusterIngress([]uint32{9443}, 9443)),
+			fixtures: []conflictFixture{
+				conflictNamespace("prod", map[string]string{"istio-injection": "enabled"}),
+				conflictPod("prod", "ratings-v2", conflictLabels("app=ratings", "version=v2")),
+				clusterPeerAuth("prod", "ratings-v2", conflictLabels("app=ratings", "version=v2"), "", disable),
+			},
 		},
 		{
 			name:     "policy DISABLE with an UNSET port override is inherited",
@@ -224,7 +295,13 @@ func TestClusterWarningsIngressTLS(t *testing.T) {
 		{
 			name:     "mesh-wide DISABLE in the root namespace",
 			sidecar:  conflictTestSidecar("prod", "ratings", ratings, clusterIngress([]uint32{9443}, 9443)),
+			fixtures: []conflictFixture{clusterPeerAuth(conflictTestRoot, "default", nil, "DISABLE", nil)},
+		},
+		{
+			name:     "port-level settings of a mesh-wide policy are ignored",
+			sidecar:  conflictTestSidecar("prod", "ratings", ratings, clusterIngress([]uint32{9443}, 9443)),
 			fixtures: []conflictFixture{clusterPeerAuth(conflictTestRoot, "default", nil, "", map[uint32]string{9443: "DISABLE"})},
+			want:     []string{"spec.ingress[0].tls"},
 		},
 		{
 			name:     "root-namespace policy with a selector is not mesh-wide",
