@@ -51,3 +51,27 @@ func validateWorkloadSelector(sel *networking.WorkloadSelector, path *field.Path
 	}
 	return errs
 }
+
+// topologyLabels are the labels istiod adds to every workload's own before
+// matching a workloadSelector (pilot/pkg/serviceregistry/util/label
+// AugmentLabels): its cluster ID, the node's name, region, zone and
+// subzone, and the network.
+var topologyLabels = []string{
+	"topology.istio.io/cluster", "kubernetes.io/hostname", "topology.kubernetes.io/region",
+	"topology.kubernetes.io/zone", "topology.istio.io/subzone", "topology.istio.io/network",
+}
+
+// selectorTopologyWarnings warns about selector keys istiod fills in from
+// where a workload runs: the pod's own labels, which this webhook compares,
+// may lack them, so its conflict checks and pod annotations may not see what
+// istiod selects.
+func selectorTopologyWarnings(sel *networking.WorkloadSelector, path *field.Path) Warnings {
+	var out Warnings
+	for _, key := range topologyLabels {
+		if _, ok := sel.GetLabels()[key]; ok {
+			out = append(out, Warnf(path.Child("labels").Key(key),
+				"istiod adds %s to every workload from its cluster, node or network before matching; this webhook compares the workload's own labels, so its conflict checks and pod annotations may miss workloads this selects", key))
+		}
+	}
+	return out
+}

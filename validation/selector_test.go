@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"slices"
 	"testing"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -93,5 +94,24 @@ func TestValidateWorkloadSelectorOrder(t *testing.T) {
 				t.Fatalf("errors not in sorted key order: got %v, want %v", got, want)
 			}
 		}
+	}
+}
+
+func TestSelectorTopologyWarnings(t *testing.T) {
+	path := field.NewPath("spec", "workloadSelector")
+	sel := &networking.WorkloadSelector{Labels: map[string]string{"app": "a", "kubernetes.io/hostname": "node-1", "topology.istio.io/cluster": "c1"}}
+	var got []string
+	for _, w := range selectorTopologyWarnings(sel, path) {
+		got = append(got, w.Path.String())
+	}
+	want := []string{"spec.workloadSelector.labels[topology.istio.io/cluster]", "spec.workloadSelector.labels[kubernetes.io/hostname]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("warning paths %q, want %q", got, want)
+	}
+	if w := selectorTopologyWarnings(&networking.WorkloadSelector{Labels: map[string]string{"app": "a"}}, path); len(w) != 0 {
+		t.Errorf("plain selector warned: %v", w.Strings())
+	}
+	if w := selectorTopologyWarnings(nil, path); len(w) != 0 {
+		t.Errorf("no selector warned: %v", w.Strings())
 	}
 }
