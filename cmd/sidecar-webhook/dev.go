@@ -15,6 +15,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -23,6 +25,7 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
@@ -136,7 +139,12 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 	if err := registerWebhooks(ctx, cluster.Config, "https://"+addr, bundle.CACert); err != nil {
 		return err
 	}
+	injection, err := injectionSummary(ctx, cluster.Config)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "ready: export KUBECONFIG=%s\n", cluster.KubeconfigPath)
+	fmt.Fprintf(stdout, "injection: %s\n", injection)
 	fmt.Fprintf(stdout, "webhook: https://%s%s, %s and %s; kubectl: %s\n", addr, webhook.ValidateSidecarsPath, webhook.MutateSidecarsPath, webhook.MutatePodsPath, cluster.Kubectl)
 	if withControllerManager {
 		fmt.Fprintf(stdout, "kube-controller-manager: log %s\n", cluster.ControllerManagerLog)
@@ -158,6 +166,28 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 
 // registerWebhooks installs the same configurations a cluster gets from
 // deploy/, pointed at the local server by URL.
+// injectionSummary says which rule decides which pods get a proxy: Istio's
+// injector configurations when installed, else the default injector
+// selectors alone (the usual case on a local control plane).
+func injectionSummary(ctx context.Context, cfg *rest.Config) (string, error) {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	list, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: mesh.LabelRevision})
+	if err != nil {
+		return "", fmt.Errorf("reading Istio's injector configurations: %w", err)
+	}
+	configs := make([]*admissionregistrationv1.MutatingWebhookConfiguration, 0, len(list.Items))
+	for i := range list.Items {
+		configs = append(configs, &list.Items[i])
+	}
+	if inj := mesh.InjectorsFrom(configs); inj.Installed {
+		return fmt.Sprintf("Istio's injector is installed (%d pod webhooks): pods get a proxy as its configurations select", len(inj.Webhooks)), nil
+	}
+	return "no Istio injector installed: pods are judged by the default injector selectors alone (namespace istio-injection=enabled or istio.io/rev; pod sidecar.istio.io/inject=true or istio.io/rev in a namespace with neither)", nil
+}
+
 func registerWebhooks(ctx context.Context, cfg *rest.Config, baseURL string, caBundle []byte) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

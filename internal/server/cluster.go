@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/go-logr/logr"
+
 	"context"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,10 +38,17 @@ func (c *liveCluster) Confirm(ctx context.Context, view clusterview.View, namesp
 
 // syncWaiter marks the view ready once the caches have synced. It runs on
 // every replica, leader or not: every replica answers admission requests.
-type syncWaiter struct{ view *informer.View }
+type syncWaiter struct {
+	view *informer.View
+	log  logr.Logger
+}
 
 func (w syncWaiter) Start(ctx context.Context) error {
-	w.view.WaitForSync(ctx)
+	if w.view.WaitForSync(ctx) {
+		// Which pods get a proxy depends on what is installed; say which
+		// rule applies, once, when the webhook becomes ready.
+		w.log.Info("caches synced", "injection", w.view.InjectorSummary(), "rootNamespace", w.view.RootNamespace())
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -195,7 +195,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	if err := view.Register(ctx); err != nil {
 		return err
 	}
-	if err := mgr.Add(syncWaiter{view: view}); err != nil {
+	if err := mgr.Add(syncWaiter{view: view, log: log.WithName("cluster-view")}); err != nil {
 		return err
 	}
 	cluster := &liveCluster{view: view, reader: mgr.GetAPIReader(), confirm: !cfg.SkipConfirmReads}

@@ -100,6 +100,9 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{[]string{"create"}, "events", []string{allNamespaces}, true, "audit Events (core/v1)"},
 		{[]string{"create"}, "events.events.k8s.io", []string{allNamespaces}, true, "audit Events (events.k8s.io/v1)"},
 		{[]string{"get", "create", "update"}, "leases.coordination.k8s.io", []string{webhookNamespace}, true, "leader election"},
+		{[]string{"list", "watch"}, "mutatingwebhookconfigurations.admissionregistration.k8s.io", []string{allNamespaces}, true, "Istio's injector configurations (which revisions inject)"},
+		{[]string{"list"}, "nodes", []string{allNamespaces}, true, "the nodes' pod CIDRs (the cluster's IP family)"},
+		{[]string{"get", "watch", "patch", "update", "delete"}, "nodes", []string{allNamespaces}, false, "nodes are listed once at start, nothing more"},
 	}
 	// Over a hundred questions: ask a few at a time.
 	var (
