@@ -112,10 +112,20 @@ func (m *Memory) AddNamespace(ns *corev1.Namespace) {
 // EnsureNamespace records a namespace without labels unless it is already
 // known (its labels are then kept).
 func (m *Memory) EnsureNamespace(name string) {
+	m.EnsureNamespaceLabelled(name, nil)
+}
+
+// EnsureNamespaceLabelled records a namespace with labels unless it is
+// already known (its labels are then kept).
+func (m *Memory) EnsureNamespaceLabelled(name string, labels map[string]string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.namespaces[name]; !ok {
-		m.namespaces[name] = map[string]string{}
+		labels = maps.Clone(labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		m.namespaces[name] = labels
 	}
 }
 

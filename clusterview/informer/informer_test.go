@@ -19,6 +19,7 @@ import (
 	typev1beta1 "istio.io/api/type/v1beta1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -170,8 +171,12 @@ func eventually(t *testing.T, what string, check func() error) {
 // cannot know it in advance.
 var ignoreResourceVersion = cmpopts.IgnoreFields(clusterview.SidecarRef{}, "ResourceVersion")
 
+// ignorePeerAuthCreated leaves out creation times, which the API server
+// sets; TestViewReadsCluster checks they are read.
+var ignorePeerAuthCreated = cmpopts.IgnoreFields(clusterview.PeerAuthentication{}, "Created")
+
 func diffErr(want, got any, opts ...cmp.Option) error {
-	opts = append(opts, ignoreResourceVersion)
+	opts = append(opts, ignoreResourceVersion, ignorePeerAuthCreated)
 	if d := cmp.Diff(want, got, opts...); d != "" {
 		return fmt.Errorf("(-want +got):\n%s", d)
 	}
@@ -286,6 +291,8 @@ func seed(t *testing.T, e *testEnv, p string) fixture {
 	pod.Annotations = map[string]string{
 		clusterview.OwnAnnotationPrefix + "applied": "sidecar-a",
 		"other.example.com/big":                     strings.Repeat("x", 1000),
+		// Only its presence is kept: the injector's JSON is long.
+		"sidecar.istio.io/status": `{"containers":["istio-proxy"],"revision":"default"}`,
 	}
 	e.create(t, pod)
 	e.create(t, &corev1.Pod{ObjectMeta: meta(a, "bare-pod", nil), Spec: podSpec()})
@@ -346,7 +353,7 @@ func seed(t *testing.T, e *testEnv, p string) fixture {
 		{Kind: "Deployment", Namespace: a, Name: "ratings", Labels: ratings},
 		{Kind: "Job", Namespace: a, Name: "migrate", Labels: job.Spec.Template.Labels},
 		{Kind: "Pod", Namespace: a, Name: "bare-pod"},
-		{Kind: "Pod", Namespace: a, Name: "ratings-pod", Labels: ratings},
+		{Kind: "Pod", Namespace: a, Name: "ratings-pod", Labels: ratings, Annotations: map[string]string{clusterview.OwnAnnotationPrefix + "applied": "sidecar-a", "sidecar.istio.io/status": ""}},
 		{Kind: "ReplicaSet", Namespace: a, Name: "bare-rs", Labels: bareRSLabels},
 		{Kind: "StatefulSet", Namespace: a, Name: "db", Labels: db},
 		{Kind: "WorkloadEntry", Namespace: a, Name: "vm-1", Labels: map[string]string{"app": "legacy"}},
@@ -585,6 +592,11 @@ func TestViewReadsCluster(t *testing.T) {
 
 	t.Run("PeerAuthentications", func(t *testing.T) {
 		eventually(t, "PeerAuthentications(a)", func() error { return diffErr(f.peerAuthsA, v.PeerAuthentications(f.a)) })
+		for _, pa := range v.PeerAuthentications(f.a) {
+			if pa.Created.IsZero() {
+				t.Errorf("PeerAuthentication %s/%s: no creation time (istiod takes the oldest of a level)", pa.Namespace, pa.Name)
+			}
+		}
 		if got := v.PeerAuthentications(f.b); len(got) != 0 {
 			t.Errorf("PeerAuthentications(b) = %v, want none", got)
 		}
@@ -867,7 +879,7 @@ func TestViewMatchesMemory(t *testing.T) {
 		if diff := cmp.Diff(f.sidecarsA, m.Sidecars(f.a), ignoreResourceVersion); diff != "" {
 			t.Errorf("memory Sidecars(%s) (-want +got):\n%s", f.a, diff)
 		}
-		if diff := cmp.Diff(f.peerAuthsA, m.PeerAuthentications(f.a)); diff != "" {
+		if diff := cmp.Diff(f.peerAuthsA, m.PeerAuthentications(f.a), ignorePeerAuthCreated); diff != "" {
 			t.Errorf("memory PeerAuthentications(%s) (-want +got):\n%s", f.a, diff)
 		}
 	}
@@ -947,4 +959,62 @@ func (c listOnlyCache) GetInformer(ctx context.Context, obj client.Object, opts 
 
 func (c listOnlyCache) IndexField(context.Context, client.Object, string, client.IndexerFunc) error {
 	return nil
+}
+
+// TestInjectorsFollowConfigurations: the view reads Istio's injector
+// MutatingWebhookConfigurations (labelled istio.io/rev) as they come and go,
+// ignores other webhook configurations, and LoadMemory reads the same.
+func TestInjectorsFollowConfigurations(t *testing.T) {
+	e := sharedEnv(t)
+	v := e.view
+	if inj := v.Injectors(); inj.Installed {
+		t.Fatalf("Injectors() before any injector: installed %v", inj.Webhooks)
+	}
+	rules := []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+		Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+	}}
+	hook := func(name string) admissionregistrationv1.MutatingWebhook {
+		url := "https://127.0.0.1:1/inject"
+		none := admissionregistrationv1.SideEffectClassNone
+		ignore := admissionregistrationv1.Ignore
+		return admissionregistrationv1.MutatingWebhook{
+			Name: name, Rules: rules, ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url},
+			SideEffects: &none, FailurePolicy: &ignore, AdmissionReviewVersions: []string{"v1"},
+			// Selects no namespace, so no other test's pods are sent to it.
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"never": "selected"}},
+		}
+	}
+	other := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "not-istio"}, Webhooks: []admissionregistrationv1.MutatingWebhook{hook("x.example.com")}}
+	injector := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector-canary", Labels: map[string]string{mesh.LabelRevision: "canary"}},
+		Webhooks:   []admissionregistrationv1.MutatingWebhook{hook("rev.namespace.sidecar-injector.istio.io")},
+	}
+	for _, cfg := range []*admissionregistrationv1.MutatingWebhookConfiguration{other, injector} {
+		e.create(t, cfg)
+	}
+	t.Cleanup(func() { _ = e.direct.Delete(context.Background(), other) })
+	eventually(t, "the injector installed", func() error {
+		inj := v.Injectors()
+		if !inj.Installed || len(inj.Webhooks) != 1 || inj.Webhooks[0].Name != "istio-sidecar-injector-canary/rev.namespace.sidecar-injector.istio.io" {
+			return fmt.Errorf("Injectors() = installed %v, %v", inj.Installed, inj.Webhooks)
+		}
+		return nil
+	})
+	m, err := informer.LoadMemory(e.ctx, e.direct, informer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inj := m.Injectors(); !inj.Installed || len(inj.Webhooks) != 1 {
+		t.Errorf("LoadMemory Injectors() = installed %v, %v; want the canary injector", inj.Installed, inj.Webhooks)
+	}
+	if err := e.direct.Delete(e.ctx, injector); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the injector removed", func() error {
+		if inj := v.Injectors(); inj.Installed {
+			return fmt.Errorf("Injectors() still installed: %v", inj.Webhooks)
+		}
+		return nil
+	})
 }

@@ -49,11 +49,12 @@ func trFullTemplate() corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      map[string]string{"app": "ratings", "version": "v1"},
-			Annotations: map[string]string{"sidecar.istio.io/inject": "true"},
+			Annotations: map[string]string{"sidecar.istio.io/inject": "true", "example.com/checksum": "abc"},
 		},
 		Spec: corev1.PodSpec{
 			Containers:         []corev1.Container{{Name: "c", Image: "ratings:1", Env: []corev1.EnvVar{{Name: "A", Value: "B"}}}},
 			ServiceAccountName: "ratings",
+			HostNetwork:        true,
 		},
 	}
 }
@@ -64,11 +65,14 @@ func trLabelsOnly() corev1.PodTemplateSpec {
 }
 
 // trStub is what a workload controller with trFullTemplate becomes: its
-// identity and the template's labels.
+// identity, the template's labels, the annotations that decide injection,
+// and hostNetwork.
 func trStub(name string) *workloadStub {
 	return &workloadStub{
 		PartialObjectMetadata: metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: name, ResourceVersion: "42"}},
 		TemplateLabels:        trLabelsOnly().Labels,
+		TemplateAnnotations:   map[string]string{"sidecar.istio.io/inject": "true"},
+		HostNetwork:           true,
 	}
 }
 

@@ -72,9 +72,16 @@ func Check(docs []Document, opts Options) ([]Decision, error) {
 	return out, nil
 }
 
+// AssumedNamespaceLabels are the labels of a namespace the documents imply
+// but do not declare (nor the cluster holds, with --cluster): its workloads
+// are taken to get sidecar proxies, so that conflicts between Sidecars over
+// them are caught. A Namespace manifest among the inputs makes it exact.
+var AssumedNamespaceLabels = map[string]string{mesh.LabelInjection: "enabled"}
+
 // AddState adds every non-Sidecar document the cluster rules read to view,
 // and the namespaces the documents imply: those they name (they will be
-// applied there), defaultNamespace, and those every cluster has.
+// applied there), defaultNamespace, and those every cluster has. Implied
+// namespaces not declared get AssumedNamespaceLabels.
 func AddState(view *clusterview.Memory, docs []Document, defaultNamespace string) error {
 	for _, d := range docs {
 		if isSidecar(d) {
@@ -85,10 +92,10 @@ func AddState(view *clusterview.Memory, docs []Document, defaultNamespace string
 		}
 	}
 	for _, ns := range []string{defaultNamespace, "default", "kube-system", view.RootNamespace()} {
-		view.EnsureNamespace(ns)
+		view.EnsureNamespaceLabelled(ns, AssumedNamespaceLabels)
 	}
 	for _, d := range docs {
-		view.EnsureNamespace(namespaceOf(d, defaultNamespace))
+		view.EnsureNamespaceLabelled(namespaceOf(d, defaultNamespace), AssumedNamespaceLabels)
 	}
 	return nil
 }
