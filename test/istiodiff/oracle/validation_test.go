@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	networking "istio.io/api/networking/v1alpha3"
 )
 
@@ -51,6 +53,22 @@ func TestIstioSidecarValidationTable(t *testing.T) {
 	}
 	if len(cases) < 50 {
 		t.Fatalf("only %d cases interpreted", len(cases))
+	}
+	var valid, warned, nonEmpty int
+	for _, c := range cases {
+		if c.Valid {
+			valid++
+		}
+		if c.Warning {
+			warned++
+		}
+		if c.Sidecar != nil && proto.Size(c.Sidecar) > 0 {
+			nonEmpty++
+		}
+	}
+	t.Logf("%d valid, %d invalid, %d with warnings, %d non-empty inputs", valid, len(cases)-valid, warned, nonEmpty)
+	if valid == 0 || valid == len(cases) || warned == 0 || nonEmpty < len(cases)-5 {
+		t.Fatalf("implausible table: %d valid of %d, %d warnings, %d non-empty", valid, len(cases), warned, nonEmpty)
 	}
 	for _, c := range cases {
 		warn, err := ValidateSidecar("bar", "foo", c.Sidecar)
