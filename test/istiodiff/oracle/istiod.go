@@ -22,6 +22,7 @@ import (
 	"istio.io/istio/pkg/config/protocol"
 	"istio.io/istio/pkg/config/schema/gvk"
 	"istio.io/istio/pkg/config/schema/kind"
+	"istio.io/istio/pkg/kube/krt"
 )
 
 // SidecarObject is one Sidecar resource in the cluster.
@@ -180,6 +181,9 @@ func NewIstiod(state State) (*Istiod, error) {
 	}
 
 	o := &Istiod{state: state, f: &failer{}}
+	live.Lock()
+	live.n++
+	live.Unlock()
 	err := o.f.run(func() {
 		o.cg = istiocore.NewConfigGenTest(o.f, istiocore.TestOptions{
 			Configs:    configs,
@@ -188,10 +192,20 @@ func NewIstiod(state State) (*Istiod, error) {
 		})
 	})
 	if err != nil {
-		o.f.close()
+		o.Close()
 		return nil, err
 	}
 	return o, nil
+}
+
+// live counts the Istiod instances not yet closed. Istio's fakes register
+// every krt collection they create with krt.GlobalDebugHandler, which keeps
+// them (and with them the whole fake istiod, ~0.7 MB) forever; when the last
+// instance closes, the oracle empties that debug registry so that thousands
+// of states can be built in one process.
+var live struct {
+	sync.Mutex
+	n int
 }
 
 // kubeService turns a Service into istiod's model of a Kubernetes service.
@@ -226,6 +240,12 @@ func (o *Istiod) Close() {
 	}
 	o.closed = true
 	o.f.close()
+	live.Lock()
+	defer live.Unlock()
+	live.n--
+	if live.n == 0 {
+		*krt.GlobalDebugHandler = krt.DebugHandler{}
+	}
 }
 
 // ProxyType is istiod's node type of a proxy.

@@ -39,6 +39,12 @@ func TestSidecarFor(t *testing.T) {
 				sidecar("app", "selected", 0, map[string]string{"app": "ratings"}, true),
 			},
 			proxy: Proxy{Namespace: "app", Labels: app}, want: "app/ns-wide"},
+		{name: "non-matching selector and no namespace-wide falls to the root default",
+			sidecars: []SidecarObject{
+				sidecar("istio-system", "mesh-default", time.Hour, nil, false),
+				sidecar("app", "selected", 0, map[string]string{"app": "ratings"}, true),
+			},
+			proxy: Proxy{Namespace: "app", Labels: app}, want: "istio-system/mesh-default"},
 		{name: "empty selector matches every pod and beats namespace-wide",
 			sidecars: []SidecarObject{
 				sidecar("app", "ns-wide", 0, nil, false),
