@@ -609,7 +609,8 @@ func TestViewReadsCluster(t *testing.T) {
 			if err := e.cache.Get(e.ctx, key, p); err != nil {
 				return err
 			}
-			want := map[string]string{clusterview.OwnAnnotationPrefix + "applied": "sidecar-a"}
+			// Our own annotations, and the injector's status reduced to its presence.
+			want := map[string]string{clusterview.OwnAnnotationPrefix + "applied": "sidecar-a", "sidecar.istio.io/status": ""}
 			if err := diffErr(want, p.Annotations); err != nil {
 				return fmt.Errorf("annotations %w", err)
 			}
@@ -640,7 +641,7 @@ func TestViewReadsCluster(t *testing.T) {
 			t.Fatalf("stored pod is a %T, want *PartialObjectMetadata (no spec)", obj)
 		}
 		for k := range stored.Annotations {
-			if !strings.HasPrefix(k, clusterview.OwnAnnotationPrefix) {
+			if !strings.HasPrefix(k, clusterview.OwnAnnotationPrefix) && !mesh.ProxyAnnotation(k) {
 				t.Errorf("stored pod keeps annotation %q", k)
 			}
 		}

@@ -110,7 +110,7 @@ func TestPodKeepsProxyWhenNamespaceRelabelled(t *testing.T) {
 func TestInstalledInjectorDecides(t *testing.T) {
 	ctx := context.Background()
 	mwcs := clientset(t).AdmissionregistrationV1().MutatingWebhookConfigurations()
-	cfg := canaryInjectorConfiguration()
+	cfg := canaryInjectorConfiguration(t)
 	if _, err := mwcs.Create(ctx, cfg, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("registering the canary injector: %v", err)
 	}
@@ -164,13 +164,13 @@ func TestInstalledInjectorDecides(t *testing.T) {
 // istio-discovery chart's for revision canary: labelled istio.io/rev, with a
 // rev.namespace webhook. It points at a closed port and fails open, so it
 // injects nothing.
-func canaryInjectorConfiguration() *admissionregistrationv1.MutatingWebhookConfiguration {
+func canaryInjectorConfiguration(t *testing.T) *admissionregistrationv1.MutatingWebhookConfiguration {
 	url := "https://127.0.0.1:1/inject"
 	ignore := admissionregistrationv1.Ignore
 	none := admissionregistrationv1.SideEffectClassNone
 	timeout := int32(1)
 	return &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("istio-sidecar-injector-canary-%s", randomSuffix(nil)), Labels: map[string]string{"istio.io/rev": "canary"}},
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("istio-sidecar-injector-canary-%s", randomSuffix(t)), Labels: map[string]string{"istio.io/rev": "canary"}},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:                    "rev.namespace.sidecar-injector.istio.io",
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url},

@@ -392,12 +392,14 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// createNamespace creates a namespace named prefix-<random>. The local
-// control plane runs no namespace controller, so namespaces are not deleted.
+// createNamespace creates a namespace named prefix-<random>, labelled for
+// sidecar injection (its workloads run sidecar proxies, so they count for
+// conflicts and pod annotations). The local control plane runs no namespace
+// controller, so namespaces are not deleted.
 func createNamespace(t *testing.T, prefix string) string {
 	t.Helper()
 	name := prefix + "-" + newUID()[:6]
-	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"istio-injection": "enabled"}}})
 	return name
 }
 
