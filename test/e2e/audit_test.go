@@ -34,7 +34,7 @@ const webhookConfigurationName = "sidecar-webhook"
 // The webhook configurations are removed for a moment, so this part does
 // not run in parallel with anything; the waiting afterwards does.
 func TestAuditReportsExistingConflicts(t *testing.T) {
-	ns := createNamespace(t, "audit")
+	ns := createLabelledNamespace(t, "audit", injected)
 	restore := unregisterWebhooks(t, true, true)
 	for _, name := range []string{"default", "second"} {
 		applyAdmitted(t, withNamespace(wideSidecar(name), ns))

@@ -21,7 +21,7 @@ var parityFiles = []struct {
 	// Sidecar: must simply be applied).
 	allowed *bool
 }{
-	{file: "00-namespace.yaml", manifest: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{NS}}\n"},
+	{file: "00-namespace.yaml", manifest: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{NS}}\n  labels:\n    istio-injection: enabled\n"},
 	{file: "01-deployment.yaml", manifest: deploymentManifest(nsPlaceholder, "web", 0, map[string]string{"app": "web", "tier": "front"})},
 	{file: "02-default.yaml", manifest: wideSidecar("default"), allowed: ptrTo(true)},
 	{file: "03-second-namespace-wide.yaml", manifest: wideSidecar("extra"), allowed: ptrTo(false)},

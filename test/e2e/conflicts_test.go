@@ -61,7 +61,7 @@ var conflictCases = []conflictCase{
 		name:   "subset-selectors",
 		setup:  []string{selectorSidecar("narrow", "app", "web", "version", "v1")},
 		denied: selectorSidecar("broad", "app", "web"),
-		want:   []string{"every workload selected by the narrower {{NS}}/narrow is also selected by this Sidecar", "no such workload exists yet, but any future one would get two Sidecars"},
+		want:   []string{"every workload selected by the narrower {{NS}}/narrow is also selected by this Sidecar", "no such workload with a sidecar proxy exists yet, but any future one would get two Sidecars"},
 	},
 	{
 		name:   "superset-selectors",
@@ -122,7 +122,7 @@ func TestConflicts(t *testing.T) {
 	for _, tc := range conflictCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ns := createNamespace(t, "conflict-"+tc.name)
+			ns := createLabelledNamespace(t, "conflict-"+tc.name, injected)
 			fill := func(s string) string { return strings.ReplaceAll(s, nsPlaceholder, ns) }
 			for _, m := range tc.setup {
 				applyAdmitted(t, fill(m))
@@ -173,7 +173,7 @@ func TestConflictsAdmitted(t *testing.T) {
 
 	t.Run("same Sidecars in different namespaces", func(t *testing.T) {
 		t.Parallel()
-		first, second := createNamespace(t, "conflict-free-a"), createNamespace(t, "conflict-free-b")
+		first, second := createLabelledNamespace(t, "conflict-free-a", injected), createLabelledNamespace(t, "conflict-free-b", injected)
 		for _, m := range []string{
 			withNamespace(wideSidecar("default"), first),
 			withNamespace(wideSidecar("second"), second),
@@ -186,7 +186,7 @@ func TestConflictsAdmitted(t *testing.T) {
 
 	t.Run("re-apply and edit", func(t *testing.T) {
 		t.Parallel()
-		ns := createNamespace(t, "conflict-reapply")
+		ns := createLabelledNamespace(t, "conflict-reapply", injected)
 		wide := withNamespace(wideSidecar("default"), ns)
 		web := withNamespace(selectorSidecar("web", "app", "web"), ns)
 		for _, m := range []string{wide, web} {
@@ -233,7 +233,7 @@ func TestConflictsAdmitted(t *testing.T) {
 
 	t.Run("delete is always allowed", func(t *testing.T) {
 		t.Parallel()
-		ns := createNamespace(t, "conflict-delete")
+		ns := createLabelledNamespace(t, "conflict-delete", injected)
 		applyAdmitted(t, withNamespace(wideSidecar("default"), ns))
 		applyAdmitted(t, withNamespace(selectorSidecar("web", "app", "web"), ns))
 		out := mustKubectl(t, "", "delete", "sidecar", "default", "web", "-n", ns)
@@ -284,7 +284,7 @@ func TestConflictWarnings(t *testing.T) {
 			setup:    []string{selectorSidecar("by-app", "app", "web")},
 			manifest: selectorSidecar("by-tier", "tier", "front"),
 			want: []string{
-				"Warning: spec.workloadSelector.labels: selects the same workloads as {{NS}}/by-app if a workload carries both label sets (app=web, tier=front); none exists now",
+				"Warning: spec.workloadSelector.labels: selects the same workloads as {{NS}}/by-app if a workload carries both label sets (app=web, tier=front); none with a sidecar proxy exists now",
 			},
 		},
 		{
@@ -324,7 +324,7 @@ func TestConflictWarnings(t *testing.T) {
 			name:     "exact-host-without-service",
 			manifest: hostsSidecar("default", "./reviews.{{NS}}.svc.cluster.local"),
 			want: []string{
-				`Warning: spec.egress[0].hosts[0]: no Service or ServiceEntry in namespace "{{NS}}" visible from namespace "{{NS}}" provides host "reviews.{{NS}}.svc.cluster.local"`,
+				`Warning: spec.egress[0].hosts[0]: no Service or ServiceEntry in namespace "{{NS}}" visible from namespace "{{NS}}" provides host "reviews.{{NS}}.svc.cluster.local", so "./reviews.{{NS}}.svc.cluster.local" imports nothing`,
 			},
 			fix: []string{serviceManifest("reviews")},
 		},
@@ -334,7 +334,7 @@ func TestConflictWarnings(t *testing.T) {
 			name:     "ingress-tls-without-peerauthentication",
 			manifest: referenceExample("ratings.yaml"),
 			want: []string{
-				`Warning: spec.ingress[1].tls: ingress listener on port 9443 terminates TLS with its own settings, but no PeerAuthentication that applies to this Sidecar's workloads (in namespace "{{NS}}", or mesh-wide in "istio-system") disables mutual TLS on port 9443; the Sidecar reference pairs a custom ingress TLS listener with a PeerAuthentication whose portLevelMtls sets 9443 to DISABLE, otherwise Istio's mutual TLS takes precedence on that port`,
+				`Warning: spec.ingress[1].tls: ingress listener on port 9443 terminates TLS with its own settings, but mutual TLS on port 9443 is PERMISSIVE for workloads labelled app=ratings (no PeerAuthentication sets a mode: Istio's default; istiod composes PeerAuthentications workload over namespace over mesh, port-level settings only from the workload's); the Sidecar reference pairs a custom ingress TLS listener with a PeerAuthentication whose portLevelMtls sets 9443 to DISABLE, otherwise Istio's mutual TLS takes precedence on that port`,
 			},
 			fix: []string{ratingsPeerAuthentication},
 		},
@@ -344,7 +344,7 @@ func TestConflictWarnings(t *testing.T) {
 			t.Parallel()
 			ns := tc.namespace
 			if ns == "" {
-				ns = createNamespace(t, "warning-"+tc.name)
+				ns = createLabelledNamespace(t, "warning-"+tc.name, injected)
 			} else {
 				ensureNamespace(t, ns)
 			}

@@ -67,6 +67,15 @@ var denialCases = []denialCase{
     - reviews.prod.svc.cluster.local`,
 	},
 	{
+		// Istio rejects it too ("short names (non FQDN) are not allowed").
+		name:  "egress-host-short-name",
+		field: "spec.egress[0].hosts[0]",
+		spec: `
+  egress:
+  - hosts:
+    - prod/reviews`,
+	},
+	{
 		name:  "egress-host-wildcard-in-middle",
 		field: "spec.egress[0].hosts[0]",
 		spec: `
