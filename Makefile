@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -race -count=1
 FUZZ_TIME ?= 2m
 
-.PHONY: all build run test unit e2e lint bench fuzz controlplane image clean
+.PHONY: all build run test unit e2e lint bench fuzz controlplane image clean istiodiff
 
 all: build
 
@@ -43,10 +43,18 @@ run: build controlplane
 	$(GO) mod download istio.io/api
 	$(BIN)/sidecar-webhook dev --state-dir $(CURDIR)/.local --log-development $(RUN_FLAGS)
 
-## test: lint, unit tests and end-to-end tests against the real control plane.
+## test: lint, unit tests, end-to-end tests against the real control plane,
+## and the comparison with Istio's own code (test/istiodiff).
 test: lint build controlplane
 	$(GO) mod download istio.io/api
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) istiodiff
+
+## istiodiff: the project's answers against Istio's own code (a module of its
+## own that imports istio.io/istio). Without -race: Istio is large, and the
+## race detector would triple its build.
+istiodiff:
+	cd test/istiodiff && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## unit: the tests that need no control plane.
 unit:
