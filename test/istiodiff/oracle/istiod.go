@@ -272,6 +272,30 @@ type Proxy struct {
 	InterceptionMode string
 	// IstioVersion is the proxy's version; "" means "1.31.0".
 	IstioVersion string
+	// EnvoyStatusPort and EnvoyPrometheusPort are the node metadata
+	// ENVOY_STATUS_PORT and ENVOY_PROMETHEUS_PORT, which every pilot-agent
+	// sends (pilot/cmd/pilot-agent/options: 15021 and 15090 unless its
+	// environment overrides them) and which istiod's
+	// conflictWithReservedListener reads. 0 means pilot-agent's default;
+	// -1 leaves the metadata unset (a proxy without them).
+	EnvoyStatusPort     int
+	EnvoyPrometheusPort int
+}
+
+// Pilot-agent's defaults for the static listener ports it reports.
+const (
+	DefaultEnvoyStatusPort     = 15021
+	DefaultEnvoyPrometheusPort = 15090
+)
+
+func metadataPort(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // setup initialises a model.Proxy for p with ConfigGenTest.SetupProxy, which
@@ -307,6 +331,9 @@ func (o *Istiod) setup(p Proxy) (*model.Proxy, error) {
 			Labels:           labels,
 			InterceptionMode: model.TrafficInterceptionMode(p.InterceptionMode),
 			IstioVersion:     version,
+
+			EnvoyStatusPort:     metadataPort(p.EnvoyStatusPort, DefaultEnvoyStatusPort),
+			EnvoyPrometheusPort: metadataPort(p.EnvoyPrometheusPort, DefaultEnvoyPrometheusPort),
 		},
 	}
 	var out *model.Proxy

@@ -285,3 +285,35 @@ func TestListenersUnixBind(t *testing.T) {
 		t.Errorf("no unix listener in %+v", ls.Listeners)
 	}
 }
+
+func TestListenersReservedStatusPort(t *testing.T) {
+	// An HTTP egress listener without a bind on the status port conflicts
+	// with the proxy's own static listener only when the proxy reports
+	// that port, as every pilot-agent does. (A listener with a port imports
+	// only services with that port.)
+	st := reviewsState(&networking.IstioEgressListener{
+		Port:  &networking.SidecarPort{Number: DefaultEnvoyStatusPort, Protocol: "HTTP", Name: "http"},
+		Hosts: []string{"app/*"},
+	})
+	st.Services = append(st.Services, Service{
+		Namespace: "app", Name: "status", ClusterIP: "10.96.0.12",
+		Ports: []ServicePort{{Name: "http", Port: DefaultEnvoyStatusPort, Protocol: "HTTP"}},
+	})
+	o, err := NewIstiod(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	for _, tc := range []struct {
+		status int
+		want   int
+	}{{0, 0}, {-1, 1}, {1234, 1}} {
+		ls, err := o.ListenersFor(Proxy{Namespace: "app", EnvoyStatusPort: tc.status})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := byPort(ls, DefaultEnvoyStatusPort); len(got) != tc.want {
+			t.Errorf("EnvoyStatusPort %d: %d listeners on %d, want %d: %+v", tc.status, len(got), DefaultEnvoyStatusPort, tc.want, got)
+		}
+	}
+}
