@@ -90,6 +90,17 @@ func (r *recorder) allow(reason string) {
 	r.mu.Unlock()
 }
 
+// allowAll records one case whose difference is explained by the
+// allow-list entries reasons.
+func (r *recorder) allowAll(reasons []string) {
+	r.mu.Lock()
+	r.checked++
+	for _, reason := range reasons {
+		r.allowed[reason]++
+	}
+	r.mu.Unlock()
+}
+
 // disagree records a checked case where the project and Istio differ. kind
 // groups disagreements for the summary; detail is the full, readable case.
 func (r *recorder) disagree(kind, detail string) {
