@@ -39,13 +39,13 @@ var (
 		"unix:///var/run/x.sock", "unix://@abs", "unix://relative.sock", "unix:///dir/", "unix://", "unix://@",
 		"UNIX:///x.sock", "unix:///",
 	}
-	ports      = []uint32{0, 1, 80, 443, 1023, 8080, 9080, 15001, 15006, 15021, 15090, 65535, 65536, 4294967295}
-	protocols  = []string{"", "HTTP", "http", "Http", "TCP", "GRPC", "grpc-web", "GRPC_WEB", "HTTP2", "HTTP_PROXY", "HTTPS", "TLS", "UDP", "MONGO", "mysql", "REDIS", "THRIFT", "DoubleHBONE", "HBONE", "tcp "}
-	portNames  = []string{"", "http", "HTTP", "Http-1", "http-1", "-x", "x-", "a_b", "a.b", strings.Repeat("a", 63), strings.Repeat("a", 64), "1abc", "123", "a b"}
-	endpoints  = []string{"", "127.0.0.1:8080", ":8080", "[::1]:8080", "0.0.0.0:80", "[::]:80", "127.0.0.1:0", "127.0.0.1:65535", "127.0.0.1:65536", "127.0.0.1:+80", "127.0.0.1:080", "10.0.0.1:80", "localhost:80", "unix:///sock", "unix://@x", "unix://rel", "unix:///dir/", "unix://", "unix://@", "127.0.0.1", "::1:80", "[::1]", "127.0.0.1:http", "0.0.0.0:-1", "[0:0:0:0:0:0:0:1]:80", "[::ffff:127.0.0.1]:80", "127.0.0.1:8080:9", "[fe80::1%eth0]:80", ":0", ":65536"}
-	selectors  = []map[string]string{{}, {"app": "a"}, {"*": "a"}, {"app": "*"}, {"": "a"}, {"app": ""}, {"a b": "c"}, {"x/y/z": "a"}, {"example.com/app": "a"}, {"App": "A"}, {"app": "a b"}, {"app": "-a"}, {"app": strings.Repeat("v", 63)}, {"app": strings.Repeat("v", 64)}, {"k": "v", "k2": "*x"}, {strings.Repeat("k", 64): "v"}, {"EXAMPLE.com/app": "x"}, {"example..com/app": "x"}, {"kubernetes.io/hostname": "node1"}, {"app": "a.b_c-d"}, {"app": "a/b"}, {"/app": "a"}, {"app/": "a"}}
-	durations  = []*durationpb.Duration{{}, {Nanos: 500_000}, {Nanos: -500_000}, {Nanos: 1_000_000}, {Nanos: 1_500_000}, {Seconds: -1}, {Seconds: 1}, {Seconds: 360000}, {Nanos: 999_999_999}, {Seconds: 1, Nanos: 1}}
-	cipherSets = [][]string{nil, {"ECDHE-RSA-AES128-GCM-SHA256"}, {"NOT-A-CIPHER"}, {"AES128-SHA", "AES128-SHA"}}
+	ports           = []uint32{0, 1, 80, 443, 1023, 8080, 9080, 15001, 15006, 15021, 15090, 65535, 65536, 4294967295}
+	protocols       = []string{"", "HTTP", "http", "Http", "TCP", "GRPC", "grpc-web", "GRPC_WEB", "HTTP2", "HTTP_PROXY", "HTTPS", "TLS", "UDP", "MONGO", "mysql", "REDIS", "THRIFT", "DoubleHBONE", "HBONE", "tcp "}
+	portNames       = []string{"", "http", "HTTP", "Http-1", "http-1", "-x", "x-", "a_b", "a.b", strings.Repeat("a", 63), strings.Repeat("a", 64), "1abc", "123", "a b"}
+	endpoints       = []string{"", "127.0.0.1:8080", ":8080", "[::1]:8080", "0.0.0.0:80", "[::]:80", "127.0.0.1:0", "127.0.0.1:65535", "127.0.0.1:65536", "127.0.0.1:+80", "127.0.0.1:080", "10.0.0.1:80", "localhost:80", "unix:///sock", "unix://@x", "unix://rel", "unix:///dir/", "unix://", "unix://@", "127.0.0.1", "::1:80", "[::1]", "127.0.0.1:http", "0.0.0.0:-1", "[0:0:0:0:0:0:0:1]:80", "[::ffff:127.0.0.1]:80", "127.0.0.1:8080:9", "[fe80::1%eth0]:80", ":0", ":65536"}
+	selectors       = []map[string]string{{}, {"app": "a"}, {"*": "a"}, {"app": "*"}, {"": "a"}, {"app": ""}, {"a b": "c"}, {"x/y/z": "a"}, {"example.com/app": "a"}, {"App": "A"}, {"app": "a b"}, {"app": "-a"}, {"app": strings.Repeat("v", 63)}, {"app": strings.Repeat("v", 64)}, {"k": "v", "k2": "*x"}, {strings.Repeat("k", 64): "v"}, {"EXAMPLE.com/app": "x"}, {"example..com/app": "x"}, {"kubernetes.io/hostname": "node1"}, {"app": "a.b_c-d"}, {"app": "a/b"}, {"/app": "a"}, {"app/": "a"}}
+	durations       = []*durationpb.Duration{{}, {Nanos: 500_000}, {Nanos: -500_000}, {Nanos: 1_000_000}, {Nanos: 1_500_000}, {Seconds: -1}, {Seconds: 1}, {Seconds: 360000}, {Nanos: 999_999_999}, {Seconds: 1, Nanos: 1}}
+	cipherSets      = [][]string{nil, {"ECDHE-RSA-AES128-GCM-SHA256"}, {"NOT-A-CIPHER"}, {"AES128-SHA", "AES128-SHA"}}
 	egressHostNames = []string{"egress.infra.svc.cluster.local", "", "egress", "*.example.com", "*", "1.2.3.4", "EGRESS.Example.com", "egress.example.com.", "egress_proxy.example.com", "egress.123"}
 	subsets         = []string{"", "v1", "V1", "v_1", "-v1", strings.Repeat("s", 64)}
 )
