@@ -64,6 +64,12 @@ type State struct {
 	Sidecars       []SidecarObject
 	Services       []Service
 	ServiceEntries []ServiceEntryObject
+	// ProxyListenPort and ProxyInboundListenPort are the mesh config's
+	// ports of the virtual outbound and inbound listeners; 0 keeps the
+	// defaults (15001, 15006). istiod skips Sidecar listeners that would
+	// take them (conflictWithReservedListener).
+	ProxyListenPort        int32
+	ProxyInboundListenPort int32
 }
 
 // failer implements istio's test.Failer outside a test: Fatal records the
@@ -151,6 +157,12 @@ func NewIstiod(state State) (*Istiod, error) {
 	state.RootNamespace = root
 	m := mesh.DefaultMeshConfig()
 	m.RootNamespace = root
+	if state.ProxyListenPort != 0 {
+		m.ProxyListenPort = state.ProxyListenPort
+	}
+	if state.ProxyInboundListenPort != 0 {
+		m.ProxyInboundListenPort = state.ProxyInboundListenPort
+	}
 
 	var configs []config.Config
 	for _, s := range state.Sidecars {

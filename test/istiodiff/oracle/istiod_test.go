@@ -317,3 +317,31 @@ func TestListenersReservedStatusPort(t *testing.T) {
 		}
 	}
 }
+
+func TestListenersReservedMeshPort(t *testing.T) {
+	// A bound listener on the wildcard address takes the virtual outbound
+	// listener's port only while the mesh config keeps it there.
+	for _, tc := range []struct {
+		meshPort int32
+		want     int
+	}{{0, 0}, {25001, 1}} {
+		st := reviewsState(&networking.IstioEgressListener{
+			Port:        &networking.SidecarPort{Number: 15001, Protocol: "TCP", Name: "tcp"},
+			Bind:        "0.0.0.0",
+			CaptureMode: networking.CaptureMode_NONE,
+			Hosts:       []string{"app/*"},
+		})
+		st.Services = append(st.Services, Service{
+			Namespace: "app", Name: "odd", ClusterIP: "10.96.0.13",
+			Ports: []ServicePort{{Name: "tcp", Port: 15001, Protocol: "TCP"}},
+		})
+		st.ProxyListenPort = tc.meshPort
+		ls, err := ListenersFor(st, Proxy{Namespace: "app"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := byPort(ls, 15001); len(got) != tc.want {
+			t.Errorf("ProxyListenPort %d: %d listeners on 15001, want %d: %+v", tc.meshPort, len(got), tc.want, got)
+		}
+	}
+}
