@@ -6,6 +6,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	networking "istio.io/api/networking/v1alpha3"
 
+	"github.com/sidecar-webhook/sidecar-webhook/defaults"
+	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/test/istiodiff/oracle"
 )
 
@@ -154,6 +157,81 @@ func TestValidationFindings(t *testing.T) {
 			}
 			t.Errorf("disagreement with Istio\n  Sidecar spec %s\n  istio:   %s\n           (%s)\n  project: %s\n           (%s)",
 				compactJSON(raw), istioText, f.istio, ours, f.project)
+		})
+	}
+}
+
+// listenerFinding is the smallest reproduction of a disagreement between
+// defaults.Effective and the listeners istiod builds.
+type listenerFinding struct {
+	name    string
+	istio   string
+	project string
+	ingress *networking.IstioIngressListener
+	proxy   listenerProxy
+}
+
+var listenerFindings = []listenerFinding{
+	{
+		name: "ingress captureMode IPTABLES under interception NONE",
+		istio: "pilot/pkg/networking/core/listener_inbound.go: getBindToPort(IPTABLES) is false, so the chain goes to the virtual inbound listener, " +
+			"which buildInboundListeners adds only when the interception mode is not NONE: nothing listens on the port",
+		project: "defaults/effective.go: bindToPort false, note \"receives what iptables redirects\", not marked Skipped",
+		ingress: &networking.IstioIngressListener{Port: &networking.SidecarPort{Number: 8080, Protocol: "HTTP", Name: "http"}, CaptureMode: networking.CaptureMode_IPTABLES, DefaultEndpoint: "127.0.0.1:8080"},
+		proxy:   listenerProxy{mesh.InterceptionNone, mesh.IPv4, []string{"10.0.0.1"}},
+	},
+	{
+		name: "ingress on the status port without a bind",
+		istio: "listener_inbound.go buildInboundChainConfigs: CanBindToPort(..., bind \"\", 15021, HTTP, ...) -> conflictWithReservedListener: " +
+			"an HTTP listener without a bind (or one on the wildcard address) on ENVOY_STATUS_PORT/ENVOY_PROMETHEUS_PORT is skipped",
+		project: "defaults/effective.go checks reserved ports (reservedConflict) for egress listeners only",
+		ingress: &networking.IstioIngressListener{Port: &networking.SidecarPort{Number: 15021, Protocol: "HTTP", Name: "http"}, DefaultEndpoint: "127.0.0.1:8080"},
+		proxy:   listenerProxy{mesh.InterceptionRedirect, mesh.IPv4, []string{"10.0.0.1"}},
+	},
+	{
+		name:    "ingress on the Prometheus port bound to the wildcard address",
+		istio:   "conflictWithReservedListener: bind equal to the proxy's wildcard address on ENVOY_PROMETHEUS_PORT (15090) is skipped, whatever the protocol",
+		project: "defaults/effective.go: no reserved-port check for ingress",
+		ingress: &networking.IstioIngressListener{Port: &networking.SidecarPort{Number: 15090, Protocol: "TCP", Name: "tcp"}, Bind: "0.0.0.0", CaptureMode: networking.CaptureMode_NONE, DefaultEndpoint: "127.0.0.1:8080"},
+		proxy:   listenerProxy{mesh.InterceptionRedirect, mesh.IPv4, []string{"10.0.0.1"}},
+	},
+}
+
+// TestListenerFindings keeps each listener disagreement found by
+// TestEffectiveListeners as a minimal failing case: the project's
+// EffectiveListener.Skipped says "istiod builds no listener for this
+// entry", so an entry istiod builds nothing for must carry it.
+func TestListenerFindings(t *testing.T) {
+	for _, f := range listenerFindings {
+		t.Run(f.name, func(t *testing.T) {
+			spec := &networking.Sidecar{Ingress: []*networking.IstioIngressListener{f.ingress}, Egress: egressOnly()}
+			if _, err := oracle.ValidateSidecar("app", "s", spec); err != "" {
+				t.Fatalf("not valid for Istio: %s", err)
+			}
+			ls, err := oracle.ListenersFor(oracle.State{Sidecars: []oracle.SidecarObject{{Namespace: "app", Name: "s", Created: t0, Spec: spec}}},
+				oracle.Proxy{Namespace: "app", IPs: f.proxy.ips, InterceptionMode: f.proxy.mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := f.ingress.Port.Number
+			built := hasInbound(ls, port) || virtualInboundHasPort(ls, port)
+			if built {
+				t.Fatalf("istiod now builds a listener for port %d; the finding no longer holds", port)
+			}
+			raw, err := sidecarJSON("app", "s", spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj, errs := sidecar.Decode(raw)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			_, ingress := defaults.Effective(obj, defaults.EffectiveOptions{InterceptionMode: f.proxy.mode, IPFamily: f.proxy.family})
+			if ingress[0].Skipped != "" {
+				return
+			}
+			t.Errorf("disagreement with istiod\n  Sidecar spec %s, proxy interception %s %s %v\n  istiod:  builds no listener and no virtual inbound filter chain for port %d\n           (%s)\n  project: %+v\n           (%s)",
+				compactJSON(raw), f.proxy.mode, f.proxy.family, f.proxy.ips, port, f.istio, ingress[0], f.project)
 		})
 	}
 }

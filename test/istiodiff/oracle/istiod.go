@@ -424,6 +424,9 @@ type Listeners struct {
 	// exist.
 	VirtualOutbound bool
 	VirtualInbound  bool
+	// VirtualInboundListener is the 15006 listener itself, whose filter
+	// chains carry the inbound ports that are not bound (nil if absent).
+	VirtualInboundListener *listener.Listener
 	// Scope is the SidecarScope choice the listeners were built with.
 	Scope SidecarChoice
 }
@@ -466,6 +469,7 @@ func (o *Istiod) ListenersFor(p Proxy) (Listeners, error) {
 			continue
 		case model.VirtualInboundListenerName:
 			out.VirtualInbound = true
+			out.VirtualInboundListener = l
 			continue
 		}
 		info := ListenerInfo{
