@@ -418,3 +418,59 @@ func injectorTemplates(r *oracle.Rendered) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// TestProxyKindFromChartTemplates injects pods asking for one or two of the
+// chart's injection templates with Istio's real templates, and compares the
+// proxy type the injected istio-proxy container starts (`proxy router` is a
+// gateway, `proxy sidecar` a sidecar) with the project's kind. Templates
+// without an istio-proxy container (grpc-simple: proxyless gRPC, whose
+// xDS client istiod also serves as a sidecar node) count as sidecar.
+func TestProxyKindFromChartTemplates(t *testing.T) {
+	r, err := oracle.Render(oracle.Install{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inj, err := oracle.NewInjectorWithChartTemplates(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	injectable := []string{"sidecar", "gateway", "grpc-agent", "grpc-simple"}
+	var values []string
+	for _, a := range injectable {
+		values = append(values, a, " "+a+" ")
+		for _, b := range injectable {
+			if a != b {
+				values = append(values, a+","+b)
+			}
+		}
+	}
+	rec := newRecorder(t, "proxy kind from the chart's injection templates", 0)
+	defer rec.finish()
+	enabled := map[string]string{mesh.LabelInjection: "enabled"}
+	for _, v := range values {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "app", Annotations: map[string]string{mesh.AnnotationTemplates: v}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+		}
+		d, err := inj.Decide("app", pod, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Error != "" || !d.Injected {
+			t.Fatalf("templates %q: injected %v, error %q", v, d.Injected, d.Error)
+		}
+		args := oracle.ProxyArgs(d.Pod)
+		want := mesh.SidecarProxy
+		if len(args) >= 2 && args[0] == "proxy" && args[1] == "router" {
+			want = mesh.GatewayProxy
+		}
+		got := mesh.ProxyOf(mesh.InjectorsFrom(r.Webhooks), enabled, mesh.Workload{Namespace: "app", Annotations: pod.Annotations, Stage: mesh.StageTemplate})
+		detail := fmt.Sprintf("namespace app labels %s, pod annotations %s\n  project: %s (%s)\n  istio:   istio-proxy args %v",
+			formatLabels(enabled), formatLabels(pod.Annotations), kindName(got.Kind), got.Reason, args)
+		if got.Kind == want {
+			rec.ok()
+			continue
+		}
+		rec.disagree("proxy kind with several templates: the last template's istio-proxy args decide, not the presence of gateway", detail)
+	}
+}
