@@ -64,7 +64,7 @@ func (s resolveState) describe(p oracle.Proxy) string {
 var selectorVocabulary = map[string][]string{
 	"app":     {"a", "b"},
 	"version": {"v1", "v2"},
-	"tier":    {"web"},
+	"tier":    {"web", ""},
 }
 
 func genLabels(r *rand.Rand, p float64) map[string]string {
