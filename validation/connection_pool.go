@@ -36,6 +36,19 @@ func validateConnectionPool(pool *networking.ConnectionPoolSettings, path *field
 			errs = append(errs, field.Forbidden(hp.Child("useClientProtocol"),
 				"useClientProtocol must not be true when h2UpgradePolicy is UPGRADE; the two settings contradict each other"))
 		}
+		if ka := h.GetHttp2KeepAlive(); ka != nil {
+			kp := hp.Child("http2KeepAlive")
+			for _, d := range []struct {
+				name  string
+				value *durationpb.Duration
+			}{{"interval", ka.GetInterval()}, {"timeout", ka.GetTimeout()}} {
+				if d.value == nil {
+					errs = append(errs, field.Required(kp.Child(d.name), "an HTTP/2 keepalive needs both interval and timeout, for example interval: 30s and timeout: 10s"))
+					continue
+				}
+				errs = append(errs, validateTimeout(d.value, kp.Child(d.name))...)
+			}
+		}
 	}
 	if t := pool.Tcp; t != nil {
 		tp := path.Child("tcp")
@@ -46,8 +59,9 @@ func validateConnectionPool(pool *networking.ConnectionPoolSettings, path *field
 		if t.MaxConnectionDuration != nil {
 			errs = append(errs, validateTimeout(t.MaxConnectionDuration, tp.Child("maxConnectionDuration"))...)
 		}
-		// An idle timeout of exactly 0s disables it.
-		if t.IdleTimeout != nil && !isZeroDuration(t.IdleTimeout) {
+		// An idle timeout of 0s disables it; Istio skips the check for
+		// anything that is 0 in whole milliseconds.
+		if t.IdleTimeout != nil && t.IdleTimeout.AsDuration().Milliseconds() != 0 {
 			errs = append(errs, validateTimeout(t.IdleTimeout, tp.Child("idleTimeout"))...)
 		}
 		if ka := t.TcpKeepalive; ka != nil {
@@ -68,10 +82,6 @@ func nonNegative(v int32, path *field.Path) field.ErrorList {
 		return field.ErrorList{field.Invalid(path, v, "must not be negative (0 means the default)")}
 	}
 	return nil
-}
-
-func isZeroDuration(d *durationpb.Duration) bool {
-	return d.GetSeconds() == 0 && d.GetNanos() == 0
 }
 
 // validateTimeout checks a duration the way Istio does: at least 1ms and a

@@ -2,10 +2,8 @@ package validation
 
 import (
 	"fmt"
-	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
-	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -37,9 +35,9 @@ func validateOutboundTrafficPolicy(policy *networking.OutboundTrafficPolicy, pat
 
 	// Istio checks a subset name like a DestinationRule subset's: a DNS-1123 label.
 	if subset := proxy.GetSubset(); subset != "" {
-		if msgs := utilvalidation.IsDNS1123Label(subset); len(msgs) > 0 {
+		if !isDNSLabel(subset) {
 			errs = append(errs, field.Invalid(proxyPath.Child("subset"), subset,
-				"a subset name must be a DNS-1123 label: "+strings.Join(msgs, "; ")))
+				fmt.Sprintf("a subset name must be a DNS label: letters, digits and '-', starting and ending with a letter or digit, at most %d characters", maxDNSLabelLength)))
 		}
 	}
 

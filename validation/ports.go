@@ -4,12 +4,12 @@ package validation
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
-	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
@@ -65,9 +65,9 @@ func validatePortAttributes(port *networking.SidecarPort, path *field.Path) fiel
 		errs = append(errs, field.NotSupported(path.Child("protocol"), port.GetProtocol(), supportedProtocols))
 	}
 	if name := port.GetName(); name != "" {
-		if msgs := utilvalidation.IsDNS1123Label(name); len(msgs) > 0 {
+		if !isDNSLabel(name) {
 			errs = append(errs, field.Invalid(path.Child("name"), name,
-				"a port name must be a DNS-1123 label: "+strings.Join(msgs, "; ")))
+				fmt.Sprintf("a port name must be a DNS label: letters, digits and '-', starting and ending with a letter or digit, at most %d characters", maxDNSLabelLength)))
 		}
 	}
 	//nolint:staticcheck // targetPort is deprecated, which is why it is rejected here.
@@ -94,9 +94,10 @@ func validateUnixAddress(addr string, path *field.Path) field.ErrorList {
 	const allowed = "a Unix domain socket must be unix:///absolute/path (not ending in /) or unix://@abstract-name"
 	switch {
 	case strings.HasPrefix(rest, "@"):
-		if len(rest) == 1 {
-			return field.ErrorList{field.Invalid(path, addr, "the abstract socket name after @ must not be empty; "+allowed)}
-		}
+		// Any abstract name, even empty, as Istio accepts it
+		// (pkg/config/validation ValidateUnixAddress).
+	case rest == "":
+		return field.ErrorList{field.Invalid(path, addr, "the socket path must not be empty; "+allowed)}
 	case !strings.HasPrefix(rest, "/"):
 		return field.ErrorList{field.Invalid(path, addr, "the socket path must be absolute; "+allowed)}
 	case strings.HasSuffix(rest, "/"):
@@ -105,9 +106,14 @@ func validateUnixAddress(addr string, path *field.Path) field.ErrorList {
 	return nil
 }
 
-// validateIPAddress checks that addr is an IPv4 or IPv6 address.
+// validateIPAddress checks that addr is an IPv4 or IPv6 address in any of
+// its textual forms, zones included, as Istio reads it
+// (pkg/config/validation/agent ValidateIPAddress: netip.ParseAddr).
 func validateIPAddress(addr string, path *field.Path) field.ErrorList {
-	return utilvalidation.IsValidIP(path, addr)
+	if _, err := netip.ParseAddr(addr); err != nil {
+		return field.ErrorList{field.Invalid(path, addr, "must be an IPv4 or IPv6 address, such as 127.0.0.1 or ::1")}
+	}
+	return nil
 }
 
 // validateEnum reports a numeric enum value that has no name. The decoder

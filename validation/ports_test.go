@@ -25,7 +25,9 @@ func TestValidatePortAttributes(t *testing.T) {
 		{name: "GRPC_WEB with underscore is not a protocol name", port: &networking.SidecarPort{Protocol: "GRPC_WEB"},
 			want: []errAtT{errAt(field.ErrorTypeNotSupported, "port.protocol")}},
 		{name: "valid name", port: &networking.SidecarPort{Name: "http-web"}},
-		{name: "name with capitals", port: &networking.SidecarPort{Name: "HTTP"},
+		// Istio's DNS labels allow upper case (pkg/config/labels).
+		{name: "name with capitals", port: &networking.SidecarPort{Name: "HTTP"}},
+		{name: "name ending in a hyphen", port: &networking.SidecarPort{Name: "http-"},
 			want: []errAtT{errAt(field.ErrorTypeInvalid, "port.name")}},
 		{name: "name with dot", port: &networking.SidecarPort{Name: "a.b"},
 			want: []errAtT{errAt(field.ErrorTypeInvalid, "port.name")}},
@@ -68,7 +70,7 @@ func TestValidateUnixAddress(t *testing.T) {
 	}{
 		{addr: "unix:///var/run/app.sock"},
 		{addr: "unix://@envoy-admin"},
-		{addr: "unix://@", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
+		{addr: "unix://@"}, // Istio accepts an empty abstract name
 		{addr: "unix://", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
 		{addr: "unix://var/run/app.sock", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
 		{addr: "unix:///var/run/", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},

@@ -1,7 +1,8 @@
 package validation
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -11,9 +12,18 @@ import (
 
 const selectorWildcardDetail = "wildcards are not supported in workloadSelector labels"
 
-// validateWorkloadSelector checks spec.workloadSelector. An empty selector is
-// an error here (the reference marks labels required); Istio only warns and
-// then applies the Sidecar to every workload in the namespace.
+// Limits the Sidecar CRD's schema puts on workloadSelector labels.
+const (
+	selectorMaxValueLength = 63
+	selectorMaxLabels      = 256
+)
+
+// validateWorkloadSelector checks spec.workloadSelector. It denies what
+// Istio (pkg/config/validation ValidateAlphaWorkloadSelector: empty keys,
+// '*') or the CRD's schema (values of at most 63 characters, at most 256
+// labels) rejects, and, following the reference, which requires labels, a
+// selector without labels (Istio only warns, then applies the Sidecar to
+// every workload of the namespace).
 func validateWorkloadSelector(sel *networking.WorkloadSelector, path *field.Path) field.ErrorList {
 	if sel == nil {
 		return nil
@@ -24,32 +34,47 @@ func validateWorkloadSelector(sel *networking.WorkloadSelector, path *field.Path
 		return field.ErrorList{field.Required(labelsPath,
 			"a workloadSelector needs at least one label; to apply the Sidecar to the whole namespace, remove workloadSelector")}
 	}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-
 	var errs field.ErrorList
-	for _, k := range keys {
+	if len(labels) > selectorMaxLabels {
+		errs = append(errs, field.TooMany(labelsPath, len(labels), selectorMaxLabels))
+	}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		v := labels[k]
 		kp := labelsPath.Key(k)
-		if strings.Contains(k, "*") {
+		switch {
+		case k == "":
+			errs = append(errs, field.Invalid(kp, k, "a label key must not be empty"))
+		case strings.Contains(k, "*"):
 			errs = append(errs, field.Invalid(kp, k, selectorWildcardDetail+"; the key must match the workload's label key exactly"))
-		} else {
-			if msgs := utilvalidation.IsQualifiedName(k); len(msgs) > 0 {
-				errs = append(errs, field.Invalid(kp, k, "invalid label key: "+strings.Join(msgs, "; ")))
-			}
 		}
-		if strings.Contains(v, "*") {
+		switch {
+		case strings.Contains(v, "*"):
 			errs = append(errs, field.Invalid(kp, v, selectorWildcardDetail+"; the value must match the workload's label value exactly"))
-		} else {
-			if msgs := utilvalidation.IsValidLabelValue(v); len(msgs) > 0 {
-				errs = append(errs, field.Invalid(kp, v, "invalid label value: "+strings.Join(msgs, "; ")))
-			}
+		case len(v) > selectorMaxValueLength:
+			errs = append(errs, field.TooLong(kp, v, selectorMaxValueLength))
 		}
 	}
 	return errs
+}
+
+// selectorSyntaxWarnings warns about selector labels no Pod or WorkloadEntry
+// can carry (Kubernetes label syntax, which Istio checks for WorkloadEntry
+// labels too): Istio admits them, and they select nothing.
+func selectorSyntaxWarnings(sel *networking.WorkloadSelector, path *field.Path) Warnings {
+	var out Warnings
+	for _, k := range slices.Sorted(maps.Keys(sel.GetLabels())) {
+		v := sel.GetLabels()[k]
+		if k == "" || strings.Contains(k, "*") || strings.Contains(v, "*") {
+			continue // errors
+		}
+		kp := path.Child("labels").Key(k)
+		if msgs := utilvalidation.IsQualifiedName(k); len(msgs) > 0 {
+			out = append(out, Warnf(kp, "no workload can carry a label with this key (%s), so this selector selects nothing", strings.Join(msgs, "; ")))
+		} else if msgs := utilvalidation.IsValidLabelValue(v); len(msgs) > 0 && len(v) <= selectorMaxValueLength {
+			out = append(out, Warnf(kp, "no workload can carry the label value %q (%s), so this selector selects nothing", v, strings.Join(msgs, "; ")))
+		}
+	}
+	return out
 }
 
 // topologyLabels are the labels istiod adds to every workload's own before

@@ -28,6 +28,7 @@ func ValidateSidecar(s *sidecar.Sidecar) (field.ErrorList, Warnings) {
 	var errs field.ErrorList
 	var warns Warnings
 	errs = append(errs, validateWorkloadSelector(spec.GetWorkloadSelector(), specPath.Child("workloadSelector"))...)
+	warns = append(warns, selectorSyntaxWarnings(spec.GetWorkloadSelector(), specPath.Child("workloadSelector"))...)
 	warns = append(warns, selectorTopologyWarnings(spec.GetWorkloadSelector(), specPath.Child("workloadSelector"))...)
 
 	e, w := validateIngressListeners(spec.GetIngress(), specPath.Child("ingress"))
