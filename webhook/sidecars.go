@@ -83,7 +83,7 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 	}
 	if view == nil {
 		// Per-object rules only.
-		result := validation.Decide(obj, nil, v.Options)
+		result := validation.Decide(obj, nil, nil, v.Options)
 		return answer(req, result)
 	}
 
@@ -91,7 +91,7 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 	var confirmErr error
 	if selectorChanges(req, obj) {
 		// First from the cache: most denials need nothing more.
-		if result := validation.Decide(obj, overlay(view), v.Options); !result.Allowed() {
+		if result := validation.Decide(obj, nil, overlay(view), v.Options); !result.Allowed() {
 			return answer(req, result)
 		}
 		// Every Sidecar falls under a uniqueness rule. The cache may lag
@@ -119,7 +119,7 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		unlock := v.Pending.Lock(obj.Namespace)
 		defer unlock()
 	}
-	result := validation.Decide(obj, overlay(decideFrom), v.Options)
+	result := validation.Decide(obj, nil, overlay(decideFrom), v.Options)
 	if confirmErr != nil {
 		result.Warnings = append(result.Warnings, validation.Warning{Message: fmt.Sprintf(
 			"sidecar-webhook could not confirm the namespace's Sidecars with the API server (%v); decided from its cache", confirmErr)})

@@ -174,7 +174,7 @@ func decide(d Document, view *clusterview.Memory, opts Options) Decision {
 		return dec
 	}
 	obj.Namespace = ns
-	result := validation.Decide(obj, view, opts.Validation)
+	result := validation.Decide(obj, nil, view, opts.Validation)
 	dec.Warnings = append(dec.Warnings, result.Warnings.Strings()...)
 	if !result.Allowed() {
 		st := validation.DenialStatus(name, result.Errors)
