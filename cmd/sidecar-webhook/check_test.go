@@ -189,7 +189,7 @@ func TestCheckJSON(t *testing.T) {
 	if len(out) != 2 {
 		t.Fatalf("want 2 decisions, got %d", len(out))
 	}
-	wantKeys := []string{"allowed", "apiVersion", "file", "kind", "line", "message", "name", "namespace", "warnings"}
+	wantKeys := []string{"allowed", "apiVersion", "errors", "file", "kind", "line", "message", "name", "namespace", "warnings"}
 	for i, d := range out {
 		var keys []string
 		for k := range d {
@@ -199,20 +199,23 @@ func TestCheckJSON(t *testing.T) {
 		if diff := cmp.Diff(wantKeys, keys); diff != "" {
 			t.Errorf("decision %d keys (-want +got):\n%s", i, diff)
 		}
-		if _, ok := d["warnings"].([]any); !ok {
-			t.Errorf("decision %d: warnings is %#v, want an array", i, d["warnings"])
+		for _, key := range []string{"errors", "warnings"} {
+			if _, ok := d[key].([]any); !ok {
+				t.Errorf("decision %d: %s is %#v, want an array", i, key, d[key])
+			}
 		}
 	}
 	want := []map[string]any{
 		{
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "default",
-			"file": allowed, "line": 1.0, "allowed": true, "message": "",
+			"file": allowed, "line": 1.0, "allowed": true, "message": "", "errors": []any{},
 			"warnings": []any{`spec.egress[0].hosts[1]: duplicated egress host "./*"`},
 		},
 		{
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "broken",
 			"file": denied, "line": 1.0, "allowed": false,
 			"message":  `Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: unknown field; known fields here: bind, captureMode, hosts, port`,
+			"errors":   []any{`spec.egress[0].hostz: Forbidden: unknown field; known fields here: bind, captureMode, hosts, port`},
 			"warnings": []any{},
 		},
 	}
