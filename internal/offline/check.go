@@ -1,8 +1,10 @@
 package offline
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -310,6 +312,36 @@ func Existing(view clusterview.View) []Decision {
 // ClusterFile is the file name of a decision on a Sidecar read from the
 // cluster rather than from a document.
 const ClusterFile = "cluster"
+
+// PreflightPrefix starts the message of a stored Sidecar that would be
+// denied if it were created today.
+const PreflightPrefix = "would be denied if created today: "
+
+// Preflight judges every stored Sidecar as if it were created today
+// (validation.Preflight: deny mode, against the cluster minus itself, every
+// reason at once): what would break for new objects once enforcement is on.
+// Stored ones keep working: their updates are ratcheted. One decision per
+// Sidecar, ordered by namespace, then name.
+func Preflight(stored []*sidecar.Sidecar, view clusterview.View) []Decision {
+	sorted := slices.Clone(stored)
+	slices.SortFunc(sorted, func(a, b *sidecar.Sidecar) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	out := make([]Decision, 0, len(sorted))
+	for _, s := range sorted {
+		d := clusterDecision(s.Namespace, s.Name)
+		result := validation.Preflight(s, view)
+		d.Warnings = append(d.Warnings, result.Warnings.Strings()...)
+		if result.Allowed() {
+			d.Allowed = true
+		} else {
+			d.deny(s.Name, result.Errors)
+			d.Message = PreflightPrefix + d.Message
+		}
+		out = append(out, d)
+	}
+	return out
+}
 
 func clusterDecision(namespace, name string) Decision {
 	return Decision{

@@ -169,3 +169,47 @@ func TestCheckRatchetsUpdates(t *testing.T) {
 		})
 	}
 }
+
+// TestPreflight: every stored Sidecar judged as if created today, ordered
+// by namespace and name, with each reason as one error.
+func TestPreflight(t *testing.T) {
+	stored := []*sidecar.Sidecar{
+		storedSidecar(t, "web", "second", "", ""),
+		storedSidecar(t, "web", "default", "", ""),
+		storedSidecar(t, "api", "legacy", "app=api", bindWithoutPort+"  ingress:\n  - port:\n      number: 9080\n      protocol: HTTP\n      name: http\n"),
+		storedSidecar(t, "api", "fine", "app=other", ""),
+	}
+	decisions := offline.Preflight(stored, storedView(stored...))
+	want := []verdict{
+		{Namespace: "api", Name: "fine", Allowed: true},
+		{Namespace: "api", Name: "legacy", Allowed: false},
+		{Namespace: "web", Name: "default", Allowed: false},
+		{Namespace: "web", Name: "second", Allowed: false},
+	}
+	if diff := cmp.Diff(want, verdicts(decisions)); diff != "" {
+		t.Fatalf("decisions (-want +got):\n%s", diff)
+	}
+	wantErrors := [][]string{
+		{},
+		{"spec.ingress[0].defaultEndpoint: Required value:", "spec.egress[0].port: Required value:"},
+		{`spec.workloadSelector: Forbidden: namespace "web" already has a Sidecar without workloadSelector: web/second`},
+		{`spec.workloadSelector: Forbidden: namespace "web" already has a Sidecar without workloadSelector: web/default`},
+	}
+	for i, d := range decisions {
+		if d.File != offline.ClusterFile || d.Kind != "Sidecar" || d.Errors == nil || d.Warnings == nil {
+			t.Errorf("decision %d: file %q kind %q errors %v warnings %v", i, d.File, d.Kind, d.Errors, d.Warnings)
+		}
+		if d.Allowed != (d.Message == "") || (!d.Allowed && !strings.HasPrefix(d.Message, offline.PreflightPrefix)) {
+			t.Errorf("decision %d: allowed=%v message %q", i, d.Allowed, d.Message)
+		}
+		if len(d.Errors) != len(wantErrors[i]) {
+			t.Errorf("decision %d: errors %q, want %d", i, d.Errors, len(wantErrors[i]))
+			continue
+		}
+		for j, prefix := range wantErrors[i] {
+			if !strings.HasPrefix(d.Errors[j], prefix) {
+				t.Errorf("decision %d: error %q does not start with %q", i, d.Errors[j], prefix)
+			}
+		}
+	}
+}
