@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -128,6 +129,38 @@ func TestRatchet(t *testing.T) {
 			}
 			return len(list.Items) > 0, "no Event yet"
 		})
+	})
+
+	t.Run("check --cluster with a file that updates a stored Sidecar", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "legacy.yaml")
+		if err := os.WriteFile(path, []byte(in(legacySidecar("app=legacy", "istio-system/*"))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(filepath.Join(env.root, "bin", "sidecar-webhook"), "check", "--cluster", "--kubeconfig", env.kubeconfig, "-o", "json", path)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		// Exit 1: the conflicts already in the cluster are listed first.
+		if code := exitCode(cmd.Run()); code != 1 {
+			t.Errorf("exit %d, want 1\nstderr:\n%s", code, stderr.String())
+		}
+		var decisions []struct {
+			Name, File string
+			Allowed    bool
+			Warnings   []string
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &decisions); err != nil {
+			t.Fatalf("%v\n%s", err, stdout.String())
+		}
+		for _, d := range decisions {
+			if d.File != path {
+				continue
+			}
+			if !d.Allowed || !strings.Contains(strings.Join(d.Warnings, "\n"), "spec.egress[0].port: pre-dates this change") {
+				t.Errorf("the file's update of the stored legacy: allowed=%v warnings %q; want admitted as pre-dating", d.Allowed, d.Warnings)
+			}
+			return
+		}
+		t.Errorf("no decision on %s:\n%s", path, stdout.String())
 	})
 
 	t.Run("check --cluster lists what would be denied if created today", func(t *testing.T) {
