@@ -513,6 +513,50 @@ func TestSelectorAndHasSelector(t *testing.T) {
 	}
 }
 
+func TestSameSelector(t *testing.T) {
+	const (
+		wide      = `{"egress":[{"hosts":["./*"]}]}`
+		empty     = `{"workloadSelector":{},"egress":[{"hosts":["./*"]}]}`
+		noLabels  = `{"workloadSelector":{"labels":{}},"egress":[{"hosts":["./*"]}]}`
+		app       = `{"workloadSelector":{"labels":{"app":"a"}},"egress":[{"hosts":["./*"]}]}`
+		appEdited = `{"workloadSelector":{"labels":{"app":"a"}},"ingress":[{"port":{"number":80},"defaultEndpoint":"127.0.0.1:80"}]}`
+		appV1     = `{"workloadSelector":{"labels":{"app":"a","v":"1"}},"egress":[{"hosts":["./*"]}]}`
+		other     = `{"workloadSelector":{"labels":{"app":"b"}},"egress":[{"hosts":["./*"]}]}`
+	)
+	cases := []struct {
+		name string
+		a, b string
+		want bool
+	}{
+		{name: "both namespace-wide", a: wide, b: wide, want: true},
+		{name: "same labels, other listeners", a: app, b: appEdited, want: true},
+		{name: "empty selector and selector without labels are the same", a: empty, b: noLabels, want: true},
+		{name: "an empty selector is a selector", a: wide, b: empty, want: false},
+		{name: "selector added", a: wide, b: app, want: false},
+		{name: "selector dropped", a: app, b: wide, want: false},
+		{name: "label added", a: app, b: appV1, want: false},
+		{name: "label value changed", a: app, b: other, want: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, errs := sidecar.Decode([]byte(withSpec(tc.a)))
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			b, errs := sidecar.Decode([]byte(withSpec(tc.b)))
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if got := sidecar.SameSelector(a, b); got != tc.want {
+				t.Errorf("SameSelector = %v, want %v", got, tc.want)
+			}
+			if got := sidecar.SameSelector(b, a); got != tc.want {
+				t.Errorf("SameSelector (swapped) = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestIsUnixAddress(t *testing.T) {
 	got := map[string]bool{}
 	for _, a := range []string{"unix:///a.sock", "unix://@x", "127.0.0.1", "", "UNIX:///a", "unix:/a"} {

@@ -5,6 +5,7 @@
 package sidecar
 
 import (
+	"maps"
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -83,3 +84,16 @@ func Selector(s *Sidecar) map[string]string {
 
 // HasSelector reports whether s carries a workloadSelector (even an empty one).
 func HasSelector(s *Sidecar) bool { return s.Spec.GetWorkloadSelector() != nil }
+
+// SameSelector reports whether a and b select the same workloads by
+// construction: both namespace-wide, or both with a workloadSelector (an
+// empty one, `{}` or without labels, counts as one) carrying the same labels.
+// An UPDATE that keeps its selector cannot start a conflict with another
+// Sidecar, which is what the webhook's confirming read and the conflict
+// ratchet rely on.
+func SameSelector(a, b *Sidecar) bool {
+	if HasSelector(a) != HasSelector(b) {
+		return false
+	}
+	return maps.Equal(Selector(a), Selector(b))
+}
