@@ -3,6 +3,7 @@ package diff
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -24,6 +25,7 @@ const (
 	allowEgressBindNeedsPort   = "README rule \"Egress bind requires a port (Istio does not check)\" — reference, stricter"
 	allowDefaultEndpointForm   = "README rule \"defaultEndpoint is 127.0.0.1:PORT, [::1]:PORT, 0.0.0.0:PORT, [::]:PORT, unix:///abs/path or unix://@name (Istio also takes :PORT)\" — the reference lists only these forms"
 	allowKnownEnumValues       = "README rule \"captureMode, TLS mode, protocol versions, outbound mode, h2UpgradePolicy are known values\" — this project (Istio's CRD schema enums reject them too)"
+	allowSelectorCRDLimits     = "docs/rules.md rule \"label values at most 63 characters, at most 256 labels\" — Istio's CRD schema (the API server refuses them before any webhook)"
 )
 
 // enumFields are the enum fields the project requires to hold a named value.
@@ -74,6 +76,8 @@ func allowedDenial(spec *networking.Sidecar, e *field.Error) string {
 	switch {
 	case e.Type == field.ErrorTypeNotSupported && enumFields.MatchString(e.Field) && isNumber(e.BadValue):
 		return allowKnownEnumValues
+	case strings.HasPrefix(e.Field, "spec.workloadSelector.labels") && (e.Type == field.ErrorTypeTooLong || e.Type == field.ErrorTypeTooMany):
+		return allowSelectorCRDLimits
 	case e.Field == "spec.workloadSelector.labels" && e.Type == field.ErrorTypeRequired:
 		if spec.GetWorkloadSelector() != nil && len(spec.GetWorkloadSelector().GetLabels()) == 0 {
 			return allowSelectorWithoutLabels
