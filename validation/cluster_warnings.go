@@ -8,6 +8,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -49,7 +50,7 @@ func ClusterWarnings(s *sidecar.Sidecar, view clusterview.View) Warnings {
 			if decision.mode == mtlsDisable {
 				continue
 			}
-			warnings = append(warnings, Warnf(ingressPath.Index(i).Child("tls"),
+			warnings = append(warnings, Warnf(rules.IngressTLSMutualTLS, ingressPath.Index(i).Child("tls"),
 				"ingress listener on port %d terminates TLS with its own settings, but mutual TLS on port %d is %s for %s (%s; istiod composes PeerAuthentications workload over namespace over mesh, port-level settings only from the workload's); the Sidecar reference pairs a custom ingress TLS listener with a PeerAuthentication whose portLevelMtls sets %d to DISABLE, otherwise Istio's mutual TLS takes precedence on that port",
 				port, port, decision.mode, clusterDescribeTarget(s, labels), decision.from, port))
 			break
@@ -177,7 +178,7 @@ func clusterEgressHostWarning(path *field.Path, host, sidecarNamespace string, m
 	case "*":
 	default:
 		if !view.NamespaceExists(ns) {
-			return Warnf(path, "namespace %q does not exist, so %q %s nothing", ns, host, verb), true
+			return Warnf(rules.HostNotInCluster, path, "namespace %q does not exist, so %q %s nothing", ns, host, verb), true
 		}
 	}
 	if dnsName == "*" || strings.Contains(dnsName, "*") {
@@ -189,9 +190,9 @@ func clusterEgressHostWarning(path *field.Path, host, sidecarNamespace string, m
 		return Warning{}, false
 	}
 	if ns == "*" {
-		return Warnf(path, "no Service or ServiceEntry visible from namespace %q provides host %q in any namespace, so %q %s nothing",
+		return Warnf(rules.HostNotInCluster, path, "no Service or ServiceEntry visible from namespace %q provides host %q in any namespace, so %q %s nothing",
 			sidecarNamespace, dnsName, host, verb), true
 	}
-	return Warnf(path, "no Service or ServiceEntry in namespace %q visible from namespace %q provides host %q, so %q %s nothing",
+	return Warnf(rules.HostNotInCluster, path, "no Service or ServiceEntry in namespace %q visible from namespace %q provides host %q, so %q %s nothing",
 		ns, sidecarNamespace, dnsName, host, verb), true
 }

@@ -517,7 +517,7 @@ func TestValidateConflictsDetails(t *testing.T) {
 			conflictDeployment("prod", "ratings", ratings),
 		)
 		_, warnings := ValidateConflicts(conflictTestSidecar("prod", "ratings", ratings), view)
-		want := []string{`spec.workloadSelector.labels: selects the same workloads as prod/backend if a workload carries both label sets (app=ratings, tier=backend); none with a sidecar proxy exists now`}
+		want := []string{`spec.workloadSelector.labels: [SW1004] selects the same workloads as prod/backend if a workload carries both label sets (app=ratings, tier=backend); none with a sidecar proxy exists now`}
 		if diff := cmp.Diff(want, warnings.Strings()); diff != "" {
 			t.Errorf("warnings (-want +got):\n%s", diff)
 		}

@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
@@ -68,7 +70,7 @@ func Decide(s, old *sidecar.Sidecar, view clusterview.View, opts Options) Result
 	}
 	if len(errs) > 0 && enforcementFor(s.Namespace, view, opts) == EnforcementWarn {
 		for _, e := range errs {
-			warnings = append(warnings, Warning{Message: "would be denied (enforcement=warn): " + e.Error()})
+			warnings = append(warnings, Warning{Rule: rules.Of(e), Message: "would be denied (enforcement=warn): " + e.Error()})
 		}
 		errs = nil
 	}

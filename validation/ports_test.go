@@ -3,6 +3,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"testing"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -77,7 +79,7 @@ func TestValidateUnixAddress(t *testing.T) {
 		{addr: "unix:///", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
-			checkObjectErrors(t, validateUnixAddress(tc.addr, path), tc.want)
+			checkObjectErrors(t, validateUnixAddress(rules.EgressPortAndSocket, tc.addr, path), tc.want)
 		})
 	}
 }
@@ -96,7 +98,7 @@ func TestValidateIPAddress(t *testing.T) {
 		{addr: "10.0.0.0/8", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
-			checkObjectErrors(t, validateIPAddress(tc.addr, path), tc.want)
+			checkObjectErrors(t, validateIPAddress(rules.EgressBind, tc.addr, path), tc.want)
 		})
 	}
 }

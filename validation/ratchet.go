@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -86,7 +88,7 @@ func ratchetConflicts(errs field.ErrorList, s, old *sidecar.Sidecar) (field.Erro
 // predatesWarning reports a ratcheted error at its own field, with the
 // rule's text, which says what is allowed.
 func predatesWarning(e *field.Error, why string) Warning {
-	return Warning{Path: field.NewPath(e.Field), Message: "pre-dates this change (" + why + "); fix: " + e.ErrorBody()}
+	return Warning{Rule: rules.Of(e), Path: field.NewPath(e.Field), Message: "pre-dates this change (" + why + "); fix: " + e.ErrorBody()}
 }
 
 func hasSameError(list field.ErrorList, e *field.Error) bool {

@@ -203,7 +203,7 @@ func TestDecideRatchetsObjectErrors(t *testing.T) {
 func TestRatchetWarningText(t *testing.T) {
 	legacy := `{"egress":[{"bind":"127.0.0.1","hosts":["./*"]}]}`
 	got := Decide(ratchetSidecar(t, "legacy", legacy), ratchetSidecar(t, "legacy", legacy), nil, Options{Enforcement: EnforcementDeny})
-	want := []string{"spec.egress[0].port: pre-dates this change (the stored Sidecar already has it, so it is admitted; a change to this field must fix it); " +
+	want := []string{"spec.egress[0].port: [SW0301] pre-dates this change (the stored Sidecar already has it, so it is admitted; a change to this field must fix it); " +
 		"fix: Required value: a port is required when bind is set (use port number 0 with a unix:// bind)"}
 	if diff := cmp.Diff(want, got.Warnings.Strings()); diff != "" || !got.Allowed() {
 		t.Errorf("allowed=%v, warnings (-want +got):\n%s", got.Allowed(), diff)

@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"maps"
 	"slices"
 	"strings"
@@ -31,27 +33,27 @@ func validateWorkloadSelector(sel *networking.WorkloadSelector, path *field.Path
 	labelsPath := path.Child("labels")
 	labels := sel.GetLabels()
 	if len(labels) == 0 {
-		return field.ErrorList{field.Required(labelsPath,
-			"a workloadSelector needs at least one label; to apply the Sidecar to the whole namespace, remove workloadSelector")}
+		return field.ErrorList{rules.SelectorNoLabels.On(field.Required(labelsPath,
+			"a workloadSelector needs at least one label; to apply the Sidecar to the whole namespace, remove workloadSelector"))}
 	}
 	var errs field.ErrorList
 	if len(labels) > selectorMaxLabels {
-		errs = append(errs, field.TooMany(labelsPath, len(labels), selectorMaxLabels))
+		errs = append(errs, rules.SelectorLimits.On(field.TooMany(labelsPath, len(labels), selectorMaxLabels)))
 	}
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		v := labels[k]
 		kp := labelsPath.Key(k)
 		switch {
 		case k == "":
-			errs = append(errs, field.Invalid(kp, k, "a label key must not be empty"))
+			errs = append(errs, rules.SelectorLabel.On(field.Invalid(kp, k, "a label key must not be empty")))
 		case strings.Contains(k, "*"):
-			errs = append(errs, field.Invalid(kp, k, selectorWildcardDetail+"; the key must match the workload's label key exactly"))
+			errs = append(errs, rules.SelectorLabel.On(field.Invalid(kp, k, selectorWildcardDetail+"; the key must match the workload's label key exactly")))
 		}
 		switch {
 		case strings.Contains(v, "*"):
-			errs = append(errs, field.Invalid(kp, v, selectorWildcardDetail+"; the value must match the workload's label value exactly"))
+			errs = append(errs, rules.SelectorLabel.On(field.Invalid(kp, v, selectorWildcardDetail+"; the value must match the workload's label value exactly")))
 		case len(v) > selectorMaxValueLength:
-			errs = append(errs, field.TooLong(kp, v, selectorMaxValueLength))
+			errs = append(errs, rules.SelectorLimits.On(field.TooLong(kp, v, selectorMaxValueLength)))
 		}
 	}
 	return errs
@@ -69,9 +71,9 @@ func selectorSyntaxWarnings(sel *networking.WorkloadSelector, path *field.Path) 
 		}
 		kp := path.Child("labels").Key(k)
 		if msgs := utilvalidation.IsQualifiedName(k); len(msgs) > 0 {
-			out = append(out, Warnf(kp, "no workload can carry a label with this key (%s), so this selector selects nothing", strings.Join(msgs, "; ")))
+			out = append(out, Warnf(rules.SelectorNoMatch, kp, "no workload can carry a label with this key (%s), so this selector selects nothing", strings.Join(msgs, "; ")))
 		} else if msgs := utilvalidation.IsValidLabelValue(v); len(msgs) > 0 && len(v) <= selectorMaxValueLength {
-			out = append(out, Warnf(kp, "no workload can carry the label value %q (%s), so this selector selects nothing", v, strings.Join(msgs, "; ")))
+			out = append(out, Warnf(rules.SelectorNoMatch, kp, "no workload can carry the label value %q (%s), so this selector selects nothing", v, strings.Join(msgs, "; ")))
 		}
 	}
 	return out
@@ -94,7 +96,7 @@ func selectorTopologyWarnings(sel *networking.WorkloadSelector, path *field.Path
 	var out Warnings
 	for _, key := range topologyLabels {
 		if _, ok := sel.GetLabels()[key]; ok {
-			out = append(out, Warnf(path.Child("labels").Key(key),
+			out = append(out, Warnf(rules.SelectorTopology, path.Child("labels").Key(key),
 				"istiod adds %s to every workload from its cluster, node or network before matching; this webhook compares the workload's own labels, so its conflict checks and pod annotations may miss workloads this selects", key))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
@@ -124,7 +125,7 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 	}
 	result := validation.Decide(obj, old, overlay(decideFrom), v.Options)
 	if confirmErr != nil {
-		result.Warnings = append(result.Warnings, validation.Warning{Message: fmt.Sprintf(
+		result.Warnings = append(result.Warnings, validation.Warning{Rule: rules.UnconfirmedDecision, Message: fmt.Sprintf(
 			"sidecar-webhook could not confirm the namespace's Sidecars with the API server (%v); decided from its cache", confirmErr)})
 	}
 	// A dry run stores nothing, so it must leave no trace either.
@@ -182,7 +183,7 @@ func (d *SidecarDefaulter) Handle(_ context.Context, req admission.Request) admi
 	changes, notes := defaults.Apply(obj, d.Options)
 	warnings := make([]string, 0, len(notes))
 	for _, n := range notes {
-		warnings = append(warnings, n.Path+": "+n.Message)
+		warnings = append(warnings, validation.Warning{Rule: n.Rule, Path: field.NewPath(n.Path), Message: n.Message}.String())
 	}
 	if len(changes) == 0 {
 		return admission.Allowed("").WithWarnings(warnings...)

@@ -152,7 +152,7 @@ func TestCheckEnforcementWarnExitsZero(t *testing.T) {
 	if code != 0 {
 		t.Errorf("warn: exit code %d, want 0 (%s)", code, stderr)
 	}
-	if !strings.Contains(stdout, "    warning: would be denied (enforcement=warn): ") {
+	if !strings.Contains(stdout, "    warning: [SW1001] would be denied (enforcement=warn): ") {
 		t.Errorf("warn: the denial is not reported as a warning:\n%s", stdout)
 	}
 }
@@ -166,8 +166,8 @@ func TestCheckText(t *testing.T) {
 	}
 	want := []string{
 		"ALLOWED Sidecar prod/default (" + allowed + ":1)",
-		`    warning: spec.egress[0].hosts[1]: duplicated egress host "./*"`,
-		"DENIED Sidecar prod/broken (" + denied + `:1): Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: unknown field; known fields here: bind, captureMode, hosts, port`,
+		`    warning: spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`,
+		"DENIED Sidecar prod/broken (" + denied + `:1): Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`,
 	}
 	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")); diff != "" {
 		t.Errorf("output lines (-want +got):\n%s", diff)
@@ -214,13 +214,13 @@ func TestCheckJSON(t *testing.T) {
 		{
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "default",
 			"file": allowed, "line": 1.0, "allowed": true, "message": "", "errors": []any{},
-			"warnings": []any{`spec.egress[0].hosts[1]: duplicated egress host "./*"`},
+			"warnings": []any{`spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`},
 		},
 		{
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "broken",
 			"file": denied, "line": 1.0, "allowed": false,
-			"message":  `Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: unknown field; known fields here: bind, captureMode, hosts, port`,
-			"errors":   []any{`spec.egress[0].hostz: Forbidden: unknown field; known fields here: bind, captureMode, hosts, port`},
+			"message":  `Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`,
+			"errors":   []any{`spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`},
 			"warnings": []any{},
 		},
 	}
@@ -300,13 +300,13 @@ func TestPreflightOutput(t *testing.T) {
 		{name: "empty cluster", wantCode: 0, want: "0 Sidecars checked, none would be denied\n"},
 		{name: "broken", stored: broken, wantCode: 1, want: `namespace api:
   Sidecar legacy would be denied if created today:
-    - spec.ingress[0].defaultEndpoint: Invalid value: ":18082": must forward to a loopback or wildcard address or a Unix domain socket; allowed forms: 127.0.0.1:PORT, [::1]:PORT, 0.0.0.0:PORT, [::]:PORT (PORT 1-65535), unix:///absolute/path or unix://@abstract-name
-    - spec.egress[0].port: Required value: a port is required when bind is set (use port number 0 with a unix:// bind)
+    - spec.ingress[0].defaultEndpoint: Invalid value: ":18082": [SW0209] must forward to a loopback or wildcard address or a Unix domain socket; allowed forms: 127.0.0.1:PORT, [::1]:PORT, 0.0.0.0:PORT, [::]:PORT (PORT 1-65535), unix:///absolute/path or unix://@abstract-name
+    - spec.egress[0].port: Required value: [SW0301] a port is required when bind is set (use port number 0 with a unix:// bind)
 namespace web:
   Sidecar default would be denied if created today:
-    - spec.workloadSelector: Forbidden: namespace "web" already has a Sidecar without workloadSelector: web/second; only one namespace-wide Sidecar is allowed per namespace (Istio's behaviour with two is undefined); add a workloadSelector or change web/second instead
+    - spec.workloadSelector: Forbidden: [SW1001] namespace "web" already has a Sidecar without workloadSelector: web/second; only one namespace-wide Sidecar is allowed per namespace (Istio's behaviour with two is undefined); add a workloadSelector or change web/second instead
   Sidecar second would be denied if created today:
-    - spec.workloadSelector: Forbidden: namespace "web" already has a Sidecar without workloadSelector: web/default; only one namespace-wide Sidecar is allowed per namespace (Istio's behaviour with two is undefined); add a workloadSelector or change web/default instead
+    - spec.workloadSelector: Forbidden: [SW1001] namespace "web" already has a Sidecar without workloadSelector: web/default; only one namespace-wide Sidecar is allowed per namespace (Istio's behaviour with two is undefined); add a workloadSelector or change web/default instead
 4 Sidecars checked, 3 would be denied
 They keep working under enforcement=deny: an update that leaves these problems as they are is admitted with a warning; a new Sidecar like them, or a change to such a field, is denied.
 `},

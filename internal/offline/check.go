@@ -15,6 +15,7 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
@@ -182,7 +183,7 @@ func decide(d Document, view clusterview.View, stored map[string]*sidecar.Sideca
 		if err := json.Unmarshal(d.JSON, &generic); err == nil {
 			changes, notes := defaults.Apply(generic, opts.Defaults)
 			for _, n := range notes {
-				dec.Warnings = append(dec.Warnings, n.Path+": "+n.Message)
+				dec.Warnings = append(dec.Warnings, validation.Warning{Rule: n.Rule, Path: field.NewPath(n.Path), Message: n.Message}.String())
 			}
 			if len(changes) > 0 {
 				if defaulted, err := json.Marshal(generic); err == nil {
@@ -212,7 +213,7 @@ func (d *Decision) deny(name string, errs field.ErrorList) {
 	d.Message = validation.DenialStatus(name, errs).Message
 	d.Errors = make([]string, 0, len(errs))
 	for _, e := range errs {
-		d.Errors = append(d.Errors, e.Error())
+		d.Errors = append(d.Errors, rules.Text(e))
 	}
 }
 
@@ -290,7 +291,7 @@ func add[T any, PT interface {
 func FieldErrorsText(errs field.ErrorList) string {
 	lines := make([]string, 0, len(errs))
 	for _, e := range errs {
-		lines = append(lines, e.Error())
+		lines = append(lines, rules.Text(e))
 	}
 	return strings.Join(lines, "\n")
 }

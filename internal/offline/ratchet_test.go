@@ -72,7 +72,7 @@ func TestCheckRatchetsUpdates(t *testing.T) {
 			in:     sidecarDoc("prod", "legacy", "", bindWithoutPortEd),
 			want:   []verdict{{Namespace: "prod", Name: "legacy", Line: 1, Allowed: true}},
 			wantPredates: map[int][]string{0: {
-				"spec.egress[0].port: pre-dates this change (the stored Sidecar already has it, so it is admitted; a change to this field must fix it); fix: Required value: a port is required when bind is set",
+				"spec.egress[0].port: [SW0301] pre-dates this change (the stored Sidecar already has it, so it is admitted; a change to this field must fix it); fix: Required value: a port is required when bind is set",
 			}},
 		},
 		{
@@ -81,7 +81,7 @@ func TestCheckRatchetsUpdates(t *testing.T) {
 			in:           sidecarDoc("prod", "legacy", "", bindWithoutPortBad),
 			want:         []verdict{{Namespace: "prod", Name: "legacy", Line: 1, Allowed: false}},
 			wantErrors:   map[int][]string{0: {"spec.egress[0].hosts[1]"}},
-			wantPredates: map[int][]string{0: {"spec.egress[0].port: pre-dates this change"}},
+			wantPredates: map[int][]string{0: {"spec.egress[0].port: [SW0301] pre-dates this change"}},
 		},
 		{
 			name:       "the same problem in a new Sidecar: denied",
@@ -97,7 +97,7 @@ func TestCheckRatchetsUpdates(t *testing.T) {
 			},
 			in:           sidecarDoc("prod", "second", "", "  egress:\n  - hosts:\n    - ./*\n    - istio-system/*\n"),
 			want:         []verdict{{Namespace: "prod", Name: "second", Line: 1, Allowed: true}},
-			wantPredates: map[int][]string{0: {"spec.workloadSelector: pre-dates this change (this update keeps the workloadSelector", "prod/default"}},
+			wantPredates: map[int][]string{0: {"spec.workloadSelector: [SW1001] pre-dates this change (this update keeps the workloadSelector", "prod/default"}},
 		},
 		{
 			name: "stored Sidecar given a selector that conflicts: denied as today",
@@ -119,7 +119,7 @@ func TestCheckRatchetsUpdates(t *testing.T) {
 				{Namespace: "prod", Name: "legacy", Line: 1, Allowed: true},
 				{Namespace: "prod", Name: "legacy", Line: 14, Allowed: true},
 			},
-			wantPredates: map[int][]string{1: {"spec.ingress[0].defaultEndpoint: pre-dates this change"}},
+			wantPredates: map[int][]string{1: {"spec.ingress[0].defaultEndpoint: [SW0209] pre-dates this change"}},
 		},
 	}
 	for _, tc := range cases {
@@ -151,7 +151,7 @@ func TestCheckRatchetsUpdates(t *testing.T) {
 				}
 				var predates []string
 				for _, w := range d.Warnings {
-					if strings.Contains(w, ": pre-dates this change (") {
+					if strings.Contains(w, "] pre-dates this change (") {
 						predates = append(predates, w)
 					}
 				}
@@ -192,8 +192,8 @@ func TestPreflight(t *testing.T) {
 	wantErrors := [][]string{
 		{},
 		{"spec.ingress[0].defaultEndpoint: Required value:", "spec.egress[0].port: Required value:"},
-		{`spec.workloadSelector: Forbidden: namespace "web" already has a Sidecar without workloadSelector: web/second`},
-		{`spec.workloadSelector: Forbidden: namespace "web" already has a Sidecar without workloadSelector: web/default`},
+		{`spec.workloadSelector: Forbidden: [SW1001] namespace "web" already has a Sidecar without workloadSelector: web/second`},
+		{`spec.workloadSelector: Forbidden: [SW1001] namespace "web" already has a Sidecar without workloadSelector: web/default`},
 	}
 	for i, d := range decisions {
 		if d.File != offline.ClusterFile || d.Kind != "Sidecar" || d.Errors == nil || d.Warnings == nil {

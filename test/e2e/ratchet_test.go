@@ -77,7 +77,7 @@ func TestRatchet(t *testing.T) {
 		if err != nil {
 			t.Fatalf("kubectl label sidecar b: %v\n%s", err, stderr)
 		}
-		wantLine(t, warningLines(t, stderr), "Warning: spec.workloadSelector: pre-dates this change (this update keeps the workloadSelector", ns+"/default")
+		wantLine(t, warningLines(t, stderr), "Warning: spec.workloadSelector: [SW1001] pre-dates this change (this update keeps the workloadSelector", ns+"/default")
 	})
 
 	t.Run("label edit of a Sidecar with old errors", func(t *testing.T) {
@@ -86,15 +86,15 @@ func TestRatchet(t *testing.T) {
 			t.Fatalf("kubectl label sidecar legacy: %v\n%s", err, stderr)
 		}
 		lines := warningLines(t, stderr)
-		wantLine(t, lines, "Warning: spec.ingress[0].defaultEndpoint: pre-dates this change (the stored Sidecar already has it", "fix: Required value: every ingress listener needs a defaultEndpoint")
-		wantLine(t, lines, "Warning: spec.egress[0].port: pre-dates this change (the stored Sidecar already has it", "fix: Required value: a port is required when bind is set")
+		wantLine(t, lines, "Warning: spec.ingress[0].defaultEndpoint: [SW0208] pre-dates this change (the stored Sidecar already has it", "fix: Required value: every ingress listener needs a defaultEndpoint")
+		wantLine(t, lines, "Warning: spec.egress[0].port: [SW0301] pre-dates this change (the stored Sidecar already has it", "fix: Required value: a port is required when bind is set")
 	})
 
 	t.Run("listener edit that keeps the old errors", func(t *testing.T) {
 		_, stderr := applyAdmitted(t, in(legacySidecar("app=legacy", "istio-system/*")))
 		lines := warningLines(t, stderr)
-		wantLine(t, lines, "Warning: spec.egress[0].port: pre-dates this change")
-		wantLine(t, lines, "Warning: spec.ingress[0].defaultEndpoint: pre-dates this change")
+		wantLine(t, lines, "Warning: spec.egress[0].port: [SW0301] pre-dates this change")
+		wantLine(t, lines, "Warning: spec.ingress[0].defaultEndpoint: [SW0208] pre-dates this change")
 	})
 
 	t.Run("edit that adds an error", func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestRatchet(t *testing.T) {
 		if err == nil {
 			t.Fatalf("admitted; want denied for the new conflict\n%s", stderr)
 		}
-		want := deniedByWebhook + `: Sidecar.networking.istio.io "legacy" is invalid: spec.workloadSelector: Forbidden: namespace "` + ns + `" already has a Sidecar without workloadSelector: ` + ns + "/b, " + ns + "/default"
+		want := deniedByWebhook + `: Sidecar.networking.istio.io "legacy" is invalid: spec.workloadSelector: Forbidden: [SW1001] namespace "` + ns + `" already has a Sidecar without workloadSelector: ` + ns + "/b, " + ns + "/default"
 		if !strings.Contains(stderr, want) {
 			t.Errorf("want %q in:\n%s", want, stderr)
 		}
@@ -155,7 +155,7 @@ func TestRatchet(t *testing.T) {
 			if d.File != path {
 				continue
 			}
-			if !d.Allowed || !strings.Contains(strings.Join(d.Warnings, "\n"), "spec.egress[0].port: pre-dates this change") {
+			if !d.Allowed || !strings.Contains(strings.Join(d.Warnings, "\n"), "spec.egress[0].port: [SW0301] pre-dates this change") {
 				t.Errorf("the file's update of the stored legacy: allowed=%v warnings %q; want admitted as pre-dating", d.Allowed, d.Warnings)
 			}
 			return
@@ -171,10 +171,10 @@ func TestRatchet(t *testing.T) {
 		section := namespaceSection(stdout, ns)
 		for _, want := range []string{
 			"  Sidecar legacy would be denied if created today:\n" +
-				"    - spec.ingress[0].defaultEndpoint: Required value: every ingress listener needs a defaultEndpoint",
-			"    - spec.egress[0].port: Required value: a port is required when bind is set",
+				"    - spec.ingress[0].defaultEndpoint: Required value: [SW0208] every ingress listener needs a defaultEndpoint",
+			"    - spec.egress[0].port: Required value: [SW0301] a port is required when bind is set",
 			"  Sidecar b would be denied if created today:\n" +
-				`    - spec.workloadSelector: Forbidden: namespace "` + ns + `" already has a Sidecar without workloadSelector: ` + ns + "/default",
+				`    - spec.workloadSelector: Forbidden: [SW1001] namespace "` + ns + `" already has a Sidecar without workloadSelector: ` + ns + "/default",
 			"  Sidecar default would be denied if created today:\n",
 		} {
 			if !strings.Contains(section, want) {
