@@ -458,33 +458,6 @@ func TestIsServed(t *testing.T) {
 	}
 }
 
-func TestSelectorMatches(t *testing.T) {
-	cases := []struct {
-		name     string
-		selector map[string]string
-		labels   map[string]string
-		want     bool
-	}{
-		{name: "nil selector selects every workload (callers handle namespace-wide first)", selector: nil, labels: map[string]string{"app": "a"}, want: true},
-		{name: "empty selector selects every workload, as istiod", selector: map[string]string{}, labels: map[string]string{"app": "a"}, want: true},
-		{name: "empty selector selects a workload without labels", selector: map[string]string{}, labels: nil, want: true},
-		{name: "equal", selector: map[string]string{"app": "a"}, labels: map[string]string{"app": "a"}, want: true},
-		{name: "subset of labels", selector: map[string]string{"app": "a"}, labels: map[string]string{"app": "a", "v": "1"}, want: true},
-		{name: "missing label", selector: map[string]string{"app": "a", "v": "1"}, labels: map[string]string{"app": "a"}, want: false},
-		{name: "different value", selector: map[string]string{"app": "a"}, labels: map[string]string{"app": "b"}, want: false},
-		{name: "empty value must be present", selector: map[string]string{"app": ""}, labels: map[string]string{}, want: false},
-		{name: "empty value present", selector: map[string]string{"app": ""}, labels: map[string]string{"app": ""}, want: true},
-		{name: "no labels", selector: map[string]string{"app": "a"}, labels: nil, want: false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := sidecar.SelectorMatches(tc.selector, tc.labels); got != tc.want {
-				t.Errorf("SelectorMatches(%v, %v) = %v, want %v", tc.selector, tc.labels, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestSelectorAndHasSelector(t *testing.T) {
 	cases := []struct {
 		name         string

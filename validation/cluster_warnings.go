@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"k8s.io/apimachinery/pkg/labels"
+
 	"fmt"
 	"slices"
 	"strconv"
@@ -66,11 +68,12 @@ func ClusterWarnings(s *sidecar.Sidecar, view clusterview.View) Warnings {
 // Sidecar).
 func clusterTLSTargets(s *sidecar.Sidecar, view clusterview.View) []map[string]string {
 	selector := sidecar.Selector(s)
+	selects := labels.SelectorFromValidatedSet(selector)
 	judge := clusterview.NewProxyJudge(view)
 	var out []map[string]string
 	seen := map[string]bool{}
 	for _, w := range view.Workloads(s.Namespace) {
-		if (sidecar.HasSelector(s) && !sidecar.SelectorMatches(selector, w.Labels)) || judge.ProxyOf(w).Kind != mesh.SidecarProxy {
+		if (sidecar.HasSelector(s) && !selects.Matches(labels.Set(w.Labels))) || judge.ProxyOf(w).Kind != mesh.SidecarProxy {
 			continue
 		}
 		if key := conflictFormatLabels(w.Labels); !seen[key] {
@@ -87,11 +90,11 @@ func clusterTLSTargets(s *sidecar.Sidecar, view clusterview.View) []map[string]s
 	return out
 }
 
-func clusterDescribeTarget(s *sidecar.Sidecar, labels map[string]string) string {
-	if len(labels) == 0 {
+func clusterDescribeTarget(s *sidecar.Sidecar, workloadLabels map[string]string) string {
+	if len(workloadLabels) == 0 {
 		return "the workloads of namespace " + strconv.Quote(s.Namespace)
 	}
-	return "workloads labelled " + conflictFormatLabels(labels)
+	return "workloads labelled " + conflictFormatLabels(workloadLabels)
 }
 
 // mtlsDisable is the PeerAuthentication mode a custom ingress TLS listener
@@ -112,7 +115,7 @@ type mtlsDecision struct {
 // namespace); each level with a mode overrides the one before, starting
 // from PERMISSIVE; port-level settings come only from that workload-level
 // policy, UNSET inheriting the composed mode.
-func composeMTLS(view clusterview.View, namespace string, labels map[string]string, port uint32) mtlsDecision {
+func composeMTLS(view clusterview.View, namespace string, workloadLabels map[string]string, port uint32) mtlsDecision {
 	root := view.RootNamespace()
 	var meshPA, namespacePA, workloadPA *clusterview.PeerAuthentication
 	older := func(cur *clusterview.PeerAuthentication, pa clusterview.PeerAuthentication) *clusterview.PeerAuthentication {
@@ -131,7 +134,7 @@ func composeMTLS(view clusterview.View, namespace string, labels map[string]stri
 			switch {
 			case len(pa.Selector) == 0:
 				namespacePA = older(namespacePA, pa)
-			case sidecar.SelectorMatches(pa.Selector, labels):
+			case labels.SelectorFromValidatedSet(pa.Selector).Matches(labels.Set(workloadLabels)):
 				workloadPA = older(workloadPA, pa)
 			}
 		}

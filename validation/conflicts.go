@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"k8s.io/apimachinery/pkg/labels"
+
 	"fmt"
 	"maps"
 	"slices"
@@ -238,11 +240,13 @@ func conflictOtherSidecars(s *sidecar.Sidecar, view clusterview.View) []clusterv
 	return out
 }
 
-// conflictSelected returns the workloads selector selects, in input order.
+// conflictSelected returns the workloads selector selects, in input order
+// (an empty selector selects every workload, as istiod reads it).
 func conflictSelected(selector map[string]string, workloads []clusterview.Workload) []clusterview.Workload {
+	sel := labels.SelectorFromValidatedSet(selector)
 	var out []clusterview.Workload
 	for _, w := range workloads {
-		if sidecar.SelectorMatches(selector, w.Labels) {
+		if sel.Matches(labels.Set(w.Labels)) {
 			out = append(out, w)
 		}
 	}
@@ -252,23 +256,13 @@ func conflictSelected(selector map[string]string, workloads []clusterview.Worklo
 // conflictIsSubset reports whether every label of a is in b with the same
 // value: then every workload b selects, a selects too.
 func conflictIsSubset(a, b map[string]string) bool {
-	for k, v := range a {
-		if got, ok := b[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
+	return labels.SelectorFromValidatedSet(a).Matches(labels.Set(b))
 }
 
 // conflictCompatible reports whether no key has different values in a and
 // b, so one workload could carry both label sets.
 func conflictCompatible(a, b map[string]string) bool {
-	for k, v := range a {
-		if got, ok := b[k]; ok && got != v {
-			return false
-		}
-	}
-	return true
+	return !labels.Conflicts(a, b)
 }
 
 // conflictSubsetReason explains a selector overlap that holds by
@@ -285,14 +279,9 @@ func conflictSubsetReason(other clusterview.SidecarRef, sSubset, otherSubset boo
 	}
 }
 
-// conflictFormatLabels renders labels sorted by key: "app=ratings, version=v2".
-func conflictFormatLabels(labels map[string]string) string {
-	keys := slices.Sorted(maps.Keys(labels))
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+"="+labels[k])
-	}
-	return strings.Join(parts, ", ")
+// conflictFormatLabels renders labels sorted by key: "app=ratings,version=v2".
+func conflictFormatLabels(set map[string]string) string {
+	return labels.Set(set).String()
 }
 
 // conflictFormatWorkloads names up to conflictMaxNamedWorkloads workloads and

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
-	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -61,19 +61,18 @@ func validateWorkloadSelector(sel *networking.WorkloadSelector, path *field.Path
 
 // selectorSyntaxWarnings warns about selector labels no Pod or WorkloadEntry
 // can carry (Kubernetes label syntax, which Istio checks for WorkloadEntry
-// labels too): Istio admits them, and they select nothing.
+// labels too, as metav1validation.ValidateLabels does): Istio admits them,
+// and they select nothing.
 func selectorSyntaxWarnings(sel *networking.WorkloadSelector, path *field.Path) Warnings {
 	var out Warnings
 	for _, k := range slices.Sorted(maps.Keys(sel.GetLabels())) {
 		v := sel.GetLabels()[k]
-		if k == "" || strings.Contains(k, "*") || strings.Contains(v, "*") {
+		if k == "" || strings.Contains(k, "*") || strings.Contains(v, "*") || len(v) > selectorMaxValueLength {
 			continue // errors
 		}
 		kp := path.Child("labels").Key(k)
-		if msgs := utilvalidation.IsQualifiedName(k); len(msgs) > 0 {
-			out = append(out, Warnf(rules.SelectorNoMatch, kp, "no workload can carry a label with this key (%s), so this selector selects nothing", strings.Join(msgs, "; ")))
-		} else if msgs := utilvalidation.IsValidLabelValue(v); len(msgs) > 0 && len(v) <= selectorMaxValueLength {
-			out = append(out, Warnf(rules.SelectorNoMatch, kp, "no workload can carry the label value %q (%s), so this selector selects nothing", v, strings.Join(msgs, "; ")))
+		for _, e := range metav1validation.ValidateLabels(map[string]string{k: v}, kp) {
+			out = append(out, Warnf(rules.SelectorNoMatch, kp, "no workload can carry the label %s=%s (%s), so this selector selects nothing", k, v, e.Detail))
 		}
 	}
 	return out

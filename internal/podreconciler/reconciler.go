@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -235,7 +236,7 @@ func sidecarTargetChanged() predicate.Predicate {
 				return true
 			}
 			return sidecar.HasSelector(oldSidecar) != sidecar.HasSelector(newSidecar) ||
-				!maps.Equal(sidecar.Selector(oldSidecar), sidecar.Selector(newSidecar))
+				!labels.Equals(sidecar.Selector(oldSidecar), sidecar.Selector(newSidecar))
 		},
 	}
 }
