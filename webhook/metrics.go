@@ -7,9 +7,13 @@ import (
 // Metrics are the admission figures an operator watches: how many requests,
 // how they ended, how long they took.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	decisions *prometheus.CounterVec
 }
+
+// MetricSidecarDecisions counts Sidecar decisions by the path that made them.
+const MetricSidecarDecisions = "sidecar_webhook_sidecar_decisions_total"
 
 // Result labels of the requests counter.
 const (
@@ -32,8 +36,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			// show requests approaching the API server's timeout.
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 		}, []string{"webhook", "operation"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricSidecarDecisions,
+			Help: "Sidecar validation answers by the path that decided (local: this replica from its cache; leader: this replica as the decision leader; " +
+				"leader-warmup: as a new leader confirming with the API server; forwarded: the leader's answer passed on; " +
+				"fallback: no leader answered, decided here with a direct read) and result. A forwarded answer counts on both replicas.",
+		}, []string{"path", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.decisions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -47,4 +57,11 @@ func (m *Metrics) observe(webhook, operation, result string, seconds float64) {
 	}
 	m.requests.WithLabelValues(webhook, operation, result).Inc()
 	m.duration.WithLabelValues(webhook, operation).Observe(seconds)
+}
+
+func (m *Metrics) decided(path, result string) {
+	if m == nil {
+		return
+	}
+	m.decisions.WithLabelValues(path, result).Inc()
 }

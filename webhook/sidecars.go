@@ -48,7 +48,14 @@ type SidecarValidator struct {
 	// Pending, if set, closes the race between two conflicting Sidecars
 	// sent to this replica at the same moment.
 	Pending *Pending
-	Options validation.Options
+	// Decider, if set (with Pending and Cluster), has one replica decide
+	// every Sidecar that could start a conflict (see decider.go); without
+	// it this replica decides alone, with the confirming read.
+	Decider Decider
+	// Internal marks the handler of DecideSidecarsPath: it decides only
+	// while this replica leads, and never forwards.
+	Internal bool
+	Options  validation.Options
 }
 
 // Handle implements admission.Handler.
@@ -93,6 +100,9 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		// First from the cache: most denials need nothing more.
 		if result := validation.Decide(obj, overlay(view), v.Options); !result.Allowed() {
 			return answer(req, result)
+		}
+		if v.Decider != nil && v.Pending != nil {
+			return v.decideAcrossReplicas(ctx, req, obj, view, dryRun)
 		}
 		// Every Sidecar falls under a uniqueness rule. The cache may lag
 		// a Sidecar admitted a moment ago by another replica: re-read this
