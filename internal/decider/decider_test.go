@@ -1,0 +1,280 @@
+package decider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/validation"
+)
+
+func TestIdentityCarriesTheAddress(t *testing.T) {
+	for _, address := range []string{"10.0.0.7:9443", "[fd00::7]:9443", "127.0.0.1:1"} {
+		id, err := NewIdentity("sidecar-webhook-7d9f_x", address)
+		if err != nil {
+			t.Fatalf("%s: %v", address, err)
+		}
+		got, err := AddressOf(id)
+		if err != nil || got != address {
+			t.Errorf("AddressOf(%q) = %q, %v; want %q", id, got, err, address)
+		}
+		if !strings.HasPrefix(id, "sidecar-webhook-7d9f-x_") {
+			t.Errorf("identity %q does not start with the pod name (with _ replaced)", id)
+		}
+	}
+	a, _ := NewIdentity("pod", "10.0.0.7:9443")
+	b, _ := NewIdentity("pod", "10.0.0.7:9443")
+	if a == b {
+		t.Errorf("two processes of one pod got the same identity %q: a restarted process would take its predecessor's lease as its own", a)
+	}
+	for _, bad := range []string{"", "pod", "pod_abcd", "pod_abcd_10.0.0.7", "pod_abcd_:9443", "pod_abcd_10.0.0.7:0", "pod_abcd_10.0.0.7:http", "controller-runtime-uuid"} {
+		if addr, err := AddressOf(bad); err == nil {
+			t.Errorf("AddressOf(%q) = %q, want an error", bad, addr)
+		}
+	}
+	if _, err := NewIdentity("pod", "10.0.0.7"); err == nil {
+		t.Errorf("an address without a port was accepted")
+	}
+}
+
+func TestLedgerEntries(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	wide := clusterview.SidecarRef{Namespace: "prod", Name: "default"}
+	empty := clusterview.SidecarRef{Namespace: "prod", Name: "all", Selector: map[string]string{}}
+	ratings := clusterview.SidecarRef{Namespace: "prod", Name: "ratings", Selector: map[string]string{"app": "ratings"}}
+
+	entries := withEntry(nil, wide, now, "a")
+	entries = withEntry(entries, empty, now.Add(time.Second), "a")
+	entries = withEntry(entries, ratings, now.Add(2*time.Second), "b")
+	entries = withEntry(entries, clusterview.SidecarRef{Namespace: "dev", Name: "default"}, now, "b")
+
+	// Round trip through the annotation keeps namespace-wide (null) apart
+	// from an empty selector ({}), which select differently.
+	raw, err := json.Marshal(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := decodeEntries(map[string]string{AnnotationAdmitted: string(raw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := admittedIn(decoded, "prod")
+	want := []clusterview.SidecarRef{wide, empty, ratings}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("admittedIn(prod) (-want +got):\n%s", diff)
+	}
+	if got[0].Selector != nil || got[1].Selector == nil {
+		t.Errorf("selectors after the round trip: %#v and %#v; want nil and empty", got[0].Selector, got[1].Selector)
+	}
+
+	// Entries expire LedgerTTL after they were recorded.
+	if n := len(unexpired(decoded, now.Add(LedgerTTL-time.Millisecond))); n != 4 {
+		t.Errorf("just before the TTL: %d entries count, want 4", n)
+	}
+	if left := admittedIn(unexpired(decoded, now.Add(LedgerTTL+time.Second)), "prod"); !cmp.Equal(left, []clusterview.SidecarRef{ratings}) {
+		t.Errorf("a second after the first TTL: %v count, want only ratings", left)
+	}
+
+	// Recording a Sidecar again replaces its entry (an update with a new
+	// selector) and renews it.
+	moved := clusterview.SidecarRef{Namespace: "prod", Name: "ratings", Selector: map[string]string{"app": "reviews"}}
+	again := withEntry(decoded, moved, now.Add(5*time.Second), "c")
+	var ratingsEntries []entry
+	for _, e := range again {
+		if e.Name == "ratings" {
+			ratingsEntries = append(ratingsEntries, e)
+		}
+	}
+	if len(ratingsEntries) != 1 || ratingsEntries[0].Selector["app"] != "reviews" || !ratingsEntries[0].Expires.Equal(now.Add(5*time.Second+LedgerTTL)) {
+		t.Errorf("re-recorded entry: %+v", ratingsEntries)
+	}
+
+	if _, err := decodeEntries(map[string]string{AnnotationAdmitted: "{not a list"}); err == nil {
+		t.Errorf("an unreadable ledger was taken as empty: that could drop an admission")
+	}
+	if e, err := decodeEntries(nil); err != nil || e != nil {
+		t.Errorf("no annotation: %v, %v; want no entry, no error", e, err)
+	}
+}
+
+func TestLedgerName(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 1000 {
+		name := LedgerName(fmt.Sprintf("ns-%d", i))
+		if !strings.HasPrefix(name, LedgerPrefix) || len(name) != len(LedgerPrefix)+2 {
+			t.Fatalf("LedgerName = %q", name)
+		}
+		seen[name] = true
+	}
+	if len(seen) != LedgerShards {
+		t.Errorf("1000 namespaces use %d ledgers, want all %d", len(seen), LedgerShards)
+	}
+	if LedgerName("prod") != LedgerName("prod") {
+		t.Errorf("a namespace must always map to the same ledger")
+	}
+}
+
+// denyIfAny admits only when no other Sidecar was recorded (as two
+// namespace-wide Sidecars would).
+func denyIfAny(admitted []clusterview.SidecarRef) validation.Result {
+	if len(admitted) > 0 {
+		return validation.Result{Errors: field.ErrorList{field.Forbidden(field.NewPath("spec", "workloadSelector"), "taken by "+admitted[0].Name)}}
+	}
+	return validation.Result{}
+}
+
+// TestReserveSerializes: a write based on an older read fails, and the
+// decision is made again on what the other replica recorded.
+func TestReserveSerializes(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	cs := fake.NewClientset()
+	l := &ledger{leases: cs.CoordinationV1().Leases("sidecar-webhook-system"), identity: "me", now: func() time.Time { return now }}
+	ctx := context.Background()
+	a := clusterview.SidecarRef{Namespace: "prod", Name: "a"}
+	b := clusterview.SidecarRef{Namespace: "prod", Name: "b"}
+
+	// The first write creates the ledger.
+	if res, err := l.reserve(ctx, a, false, denyIfAny); err != nil || !res.Allowed() {
+		t.Fatalf("first reservation: %v, %v", res, err)
+	}
+	// Another replica records b between this replica's read and write:
+	// the write conflicts (the fake tracker has no resourceVersions, so a
+	// reactor plays the API server's precondition).
+	l2 := &ledger{leases: cs.CoordinationV1().Leases("sidecar-webhook-system"), identity: "me", now: l.now}
+	if _, err := l2.reserve(ctx, clusterview.SidecarRef{Namespace: "other", Name: "x"}, false, denyIfAny); err != nil {
+		t.Fatal(err)
+	}
+	cs.Fake.PrependReactor("update", "leases", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		lease := action.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease)
+		if lease.Name != LedgerName("dev") {
+			return false, nil, nil
+		}
+		cs.Fake.ReactionChain = cs.Fake.ReactionChain[1:] // once
+		other := lease.DeepCopy()
+		entries, _ := decodeEntries(lease.Annotations)
+		var kept []entry
+		for _, e := range entries {
+			if e.Name != "c" {
+				kept = append(kept, e)
+			}
+		}
+		raw, _ := json.Marshal(withEntry(kept, clusterview.SidecarRef{Namespace: "dev", Name: "rival"}, now, "other"))
+		other.Annotations[AnnotationAdmitted] = string(raw)
+		if err := cs.Tracker().Update(schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}, other, other.Namespace); err != nil {
+			t.Fatal(err)
+		}
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, lease.Name, fmt.Errorf("the object has been modified"))
+	})
+	// dev's ledger must exist for an update: create it with an unrelated entry.
+	if _, err := l.reserve(ctx, clusterview.SidecarRef{Namespace: "dev", Name: "seed"}, false, func([]clusterview.SidecarRef) validation.Result { return validation.Result{} }); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	res, err := l.reserve(ctx, clusterview.SidecarRef{Namespace: "dev", Name: "c"}, false, func(admitted []clusterview.SidecarRef) validation.Result {
+		calls++
+		for _, ref := range admitted {
+			if ref.Name == "rival" {
+				return denyIfAny([]clusterview.SidecarRef{ref})
+			}
+		}
+		return validation.Result{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Allowed() || calls != 2 {
+		t.Errorf("after a conflicting write: allowed=%v after %d decisions; want denied on the second decision, seeing the rival", res.Allowed(), calls)
+	}
+
+	// In one namespace the second reservation sees the first.
+	if res, err := l.reserve(ctx, b, false, denyIfAny); err != nil || res.Allowed() {
+		t.Errorf("b after a: %v, %v; want denied", res, err)
+	}
+	// A dry run decides on the ledger but writes nothing.
+	if res, err := l.reserve(ctx, clusterview.SidecarRef{Namespace: "fresh", Name: "d"}, true, denyIfAny); err != nil || !res.Allowed() {
+		t.Fatalf("dry run: %v, %v", res, err)
+	}
+	if res, err := l.reserve(ctx, clusterview.SidecarRef{Namespace: "fresh", Name: "e"}, false, denyIfAny); err != nil || !res.Allowed() {
+		t.Errorf("after a dry run: %v, %v; want allowed (the dry run recorded nothing)", res, err)
+	}
+	// Expired entries no longer count.
+	now = now.Add(LedgerTTL + time.Second)
+	if res, err := l.reserve(ctx, b, false, denyIfAny); err != nil || !res.Allowed() {
+		t.Errorf("b once a expired: %v, %v; want allowed", res, err)
+	}
+	lease, err := cs.CoordinationV1().Leases("sidecar-webhook-system").Get(ctx, LedgerName("prod"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := decodeEntries(lease.Annotations)
+	for _, e := range entries {
+		if e.Name == "a" {
+			t.Errorf("an expired entry was written back: %+v", e)
+		}
+	}
+}
+
+func TestWarmup(t *testing.T) {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	beforeFloor, afterFloor := start.Add(WarmupFloor-time.Millisecond), start.Add(WarmupFloor)
+
+	w := newWarmup(start)
+	w.confirm("early", beforeFloor)
+	w.comparedAll(beforeFloor, nil)
+	if w.warm("early", afterFloor) || w.warm("any", afterFloor) || w.done() {
+		t.Fatalf("reads started before the floor warmed namespaces up")
+	}
+	w.confirm("one", afterFloor)
+	if !w.warm("one", afterFloor) || w.warm("one", beforeFloor) || w.warm("other", afterFloor) {
+		t.Errorf("a read after the floor must warm exactly its namespace, and not before the floor")
+	}
+	w.comparedAll(afterFloor, map[string]bool{"one": true, "lagging": true})
+	if !w.warm("one", afterFloor) {
+		t.Errorf("a namespace warm before a comparison stays warm (what the cache lacks there now is this leader's own)")
+	}
+	if !w.warm("other", afterFloor) || w.warm("lagging", afterFloor) || w.done() {
+		t.Errorf("after the first comparison: other warm=%v, lagging warm=%v, done=%v; want true, false, false",
+			w.warm("other", afterFloor), w.warm("lagging", afterFloor), w.done())
+	}
+	w.comparedAll(afterFloor.Add(time.Second), map[string]bool{"lagging": true, "newly-different": true})
+	if w.warm("lagging", afterFloor) || !w.warm("newly-different", afterFloor) {
+		t.Errorf("a later comparison must only warm cold namespaces up, never cool warm ones")
+	}
+	w.comparedAll(afterFloor.Add(2*time.Second), nil)
+	if !w.done() || !w.warm("lagging", afterFloor) {
+		t.Errorf("every namespace agreed: want done")
+	}
+}
+
+func TestDisagreeing(t *testing.T) {
+	cache := map[string][]clusterview.SidecarRef{
+		"same":   {{Name: "a", ResourceVersion: "5"}, {Name: "b", ResourceVersion: "6"}},
+		"older":  {{Name: "a", ResourceVersion: "4"}},
+		"more":   {{Name: "a", ResourceVersion: "5"}, {Name: "deleted", ResourceVersion: "3"}},
+		"absent": nil,
+	}
+	stored := []storedSidecar{
+		{"same", "a", "5"}, {"same", "b", "6"},
+		{"older", "a", "5"},
+		{"more", "a", "5"},
+		{"absent", "new", "9"},
+	}
+	got := disagreeing(stored, func(ns string) []clusterview.SidecarRef { return cache[ns] })
+	if diff := cmp.Diff(map[string]bool{"older": true, "absent": true}, got); diff != "" {
+		t.Errorf("disagreeing namespaces (-want +got):\n%s", diff)
+	}
+}
