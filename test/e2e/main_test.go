@@ -40,6 +40,10 @@ const (
 	validatingWebhook = "validate.sidecars.sidecar-webhook.io"
 	deniedByWebhook   = `admission webhook "` + validatingWebhook + `" denied the request`
 
+	// devLeaseNamespace holds dev's Leases (leader election and the Sidecar
+	// decision leader).
+	devLeaseNamespace = "kube-system"
+
 	readyPrefix  = "ready: export KUBECONFIG="
 	readyTimeout = 120 * time.Second
 	stopTimeout  = 30 * time.Second
@@ -202,7 +206,11 @@ func startDev(binary, assets, tmp string) (*devProcess, error) {
 	env.stateDir = filepath.Join(tmp, "state")
 	// A short audit interval lets the audit test see the SidecarConflict
 	// Events within seconds instead of dev's default minute.
-	d.cmd = exec.Command(binary, "dev", "--state-dir", env.stateDir, "--assets", assets, "--audit-interval=2s")
+	// With --leader-elect dev runs as one replica of many: it takes the
+	// Sidecar decision Lease (first to campaign), and the replicas the
+	// race tests start forward to it.
+	d.cmd = exec.Command(binary, "dev", "--state-dir", env.stateDir, "--assets", assets, "--audit-interval=2s",
+		"--leader-elect", "--leader-election-namespace", devLeaseNamespace)
 	d.cmd.Stdout = d.stdout
 	d.cmd.Stderr = logFile
 	d.cmd.SysProcAttr = devProcAttr()
