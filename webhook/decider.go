@@ -52,12 +52,12 @@ const (
 // Route is how a Sidecar that could start a conflict is decided at this
 // moment.
 type Route struct {
-	// Path is PathLeader, PathLeaderWarmup, PathForwarded or PathFallback.
+	// Path is PathLeader, PathLeaderWarmup, PathForwarded, or
+	// PathFallback when this replica knows of no leader (it still asks
+	// Forward, which reads the Lease from the API server first).
 	Path string
 	// Leader is the leader's identity, for PathForwarded.
 	Leader string
-	// Reason says why no leader decides, for PathFallback.
-	Reason string
 }
 
 // Decider lets one replica at a time, the leader of a Lease, decide every
@@ -67,8 +67,8 @@ type Decider interface {
 	// Route says who decides a Sidecar in namespace now.
 	Route(namespace string) Route
 	// Forward sends the review to the leader and returns its answer. An
-	// error means no answer within the forwarding budget (or the replica
-	// asked does not lead): the caller decides itself.
+	// error means no leader answered: the caller decides itself, unless the
+	// error wraps ErrLeaderMayBeDeciding.
 	Forward(ctx context.Context, req admission.Request, leader string) (admission.Response, error)
 	// Settle returns once what a leader that stopped answering may have
 	// admitted has been stored, as far as this replica can tell; a new
@@ -86,6 +86,11 @@ type Decider interface {
 	// stored: as leader it no longer needs to read that namespace.
 	Confirmed(namespace string, readAt time.Time)
 }
+
+// ErrLeaderMayBeDeciding: the leader did not answer, but it may still be
+// deciding (it renewed its Lease a moment ago, and nothing says it stopped):
+// a decision here could race one of its own, so the answer is an error.
+var ErrLeaderMayBeDeciding = errors.New("the Sidecar decision leader did not answer and may still be deciding; refusing rather than racing it (retry in a few seconds)")
 
 // errNotLeader answers DecideSidecarsPath on a replica that does not lead
 // (any more): the follower that sent it decides itself.
@@ -112,11 +117,15 @@ func (v *SidecarValidator) decideAcrossReplicas(ctx context.Context, req admissi
 			}
 		case PathLeaderWarmup:
 			return v.decideConfirmed(ctx, req, obj, view, dryRun, PathLeaderWarmup, nil)
-		case PathForwarded:
+		default: // PathForwarded, or PathFallback: no leader this replica knows of
 			if v.Internal {
 				return admission.Errored(http.StatusServiceUnavailable, errNotLeader)
 			}
 			resp, err := v.Decider.Forward(ctx, req, route.Leader)
+			if errors.Is(err, ErrLeaderMayBeDeciding) {
+				recordPath(ctx, PathFallback)
+				return admission.Errored(http.StatusServiceUnavailable, err)
+			}
 			if err == nil {
 				// The leader recorded it too; recording it here as well
 				// keeps this replica's own fallback from missing it should
@@ -128,11 +137,6 @@ func (v *SidecarValidator) decideAcrossReplicas(ctx context.Context, req admissi
 				return resp
 			}
 			return v.decideConfirmed(ctx, req, obj, view, dryRun, PathFallback, err)
-		default:
-			if v.Internal {
-				return admission.Errored(http.StatusServiceUnavailable, errNotLeader)
-			}
-			return v.decideConfirmed(ctx, req, obj, view, dryRun, PathFallback, errors.New(route.Reason))
 		}
 	}
 	return admission.Errored(http.StatusServiceUnavailable, errors.New("the Sidecar decision leader changed repeatedly while deciding; try again"))

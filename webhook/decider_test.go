@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,8 +29,10 @@ type fakeDecider struct {
 	mu sync.Mutex
 	// routes are returned in turn; the last one repeats.
 	routes []webhook.Route
-	// forward answers Forward; nil means "no leader answered".
-	forward func(admission.Request) admission.Response
+	// forward answers Forward; nil means "no leader answered" (with
+	// forwardErr, if set, as the reason).
+	forward    func(admission.Request) admission.Response
+	forwardErr error
 	// ledger holds what other replicas recorded; Reserve appends to it.
 	ledger     []clusterview.SidecarRef
 	reserveErr error
@@ -55,6 +58,9 @@ func (f *fakeDecider) Forward(_ context.Context, req admission.Request, _ string
 	f.forwards++
 	f.mu.Unlock()
 	if f.forward == nil {
+		if f.forwardErr != nil {
+			return admission.Response{}, f.forwardErr
+		}
 		return admission.Response{}, errors.New("dial tcp 10.0.0.9:9443: connect: connection refused")
 	}
 	return f.forward(req), nil
@@ -281,6 +287,25 @@ func TestFallbackNeverAdmitsUnconfirmed(t *testing.T) {
 	}
 }
 
+// TestNoFallbackNextToADecidingLeader: when the leader did not answer but
+// may still be deciding, the follower refuses (503) without deciding: a
+// decision here could race the leader's.
+func TestNoFallbackNextToADecidingLeader(t *testing.T) {
+	cluster := &countingCluster{cached: emptyProd(), live: emptyProd()}
+	d := &fakeDecider{routes: []webhook.Route{{Path: webhook.PathForwarded, Leader: "leader_1_10.0.0.9:9443"}},
+		forwardErr: fmt.Errorf("forwarding to the leader at 10.0.0.9:9443: context deadline exceeded: %w", webhook.ErrLeaderMayBeDeciding)}
+	resp := newDeciding(cluster, d).Handle(context.Background(), create("a", wideSpec))
+	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusServiceUnavailable {
+		t.Fatalf("got %+v, want a 503 refusal", resp.Result)
+	}
+	if !strings.Contains(resp.Result.Message, "may still be deciding") {
+		t.Errorf("the refusal does not say why: %q", resp.Result.Message)
+	}
+	if cluster.confirms != 0 || d.reserves != 0 || d.settles != 0 {
+		t.Errorf("reads %d, ledger %d, settles %d: a refusal decides nothing", cluster.confirms, d.reserves, d.settles)
+	}
+}
+
 // TestWarmupConfirmsNamespaces: a warming-up leader reads and uses the
 // ledger; it reports the namespace confirmed only when its cache held every
 // stored Sidecar at the stored version.
@@ -384,7 +409,7 @@ func TestDecisionPathMetric(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	post(t, srv, webhook.ValidateSidecarsPath, "application/json", reviewBody(t, admissionv1.Create, sidecarJSON("second", wideSpec)))   // denied from the cache
+	post(t, srv, webhook.ValidateSidecarsPath, "application/json", reviewBody(t, admissionv1.Create, sidecarJSON("second", wideSpec)))     // denied from the cache
 	post(t, srv, webhook.ValidateSidecarsPath, "application/json", reviewBody(t, admissionv1.Create, sidecarJSON("ratings", ratingsSpec))) // leader unreachable
 	d.forward = func(admission.Request) admission.Response { return admission.Allowed("") }
 	post(t, srv, webhook.ValidateSidecarsPath, "application/json", reviewBody(t, admissionv1.Create, sidecarJSON("details", detailsSpec)))

@@ -11,9 +11,12 @@
 package decider
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -46,21 +49,33 @@ const LeaseName = "sidecar-webhook-decider"
 // most ValidFor old. A renewal observed at t was written at t −
 // LeaseClientTimeout at the earliest, and no other replica takes the Lease
 // before LeaseDuration after that write; so the old leader's last decision
-// comes at least LeaseDuration − LeaseClientTimeout − ValidFor = 6 s before
+// comes at least LeaseDuration − LeaseClientTimeout − ValidFor = 9 s before
 // a new leader's first, more than the API server's webhook timeout (5 s)
 // within which it stores or drops what was admitted.
 const (
 	LeaseDuration      = 15 * time.Second
 	RenewDeadline      = 8 * time.Second
 	RetryPeriod        = 2 * time.Second
-	LeaseClientTimeout = 2 * time.Second
-	ValidFor           = 7 * time.Second
-	// ForwardTimeout bounds one attempt to reach the leader.
+	LeaseClientTimeout = time.Second
+	ValidFor           = 5 * time.Second
+	// ForwardTimeout bounds reaching the leader (connecting and the TLS
+	// handshake) and reading the Lease when it could not be reached.
 	ForwardTimeout = 500 * time.Millisecond
-	// Settle is how long after a leader stopped answering (or handed over)
-	// what it admitted last is assumed stored: the API server stores an
-	// object right after its validating webhooks answer.
+	// AnswerTimeout bounds one forwarded review, answer included. A new
+	// leader's first decisions wait for Settle and read the API server, so
+	// they take a little over a second; a steady leader answers in
+	// milliseconds.
+	AnswerTimeout = 2 * time.Second
+	// Settle is how long after a leader stopped deciding what it admitted
+	// last is assumed stored: the API server stores an object right after
+	// its validating webhooks answer.
 	Settle = time.Second
+	// QuietFor: a leader whose Lease record this replica has seen unchanged
+	// for this long no longer decides (its last renewal is older than
+	// LeaseClientTimeout + ValidFor) and what it admitted is stored. Before
+	// that, a leader that does not answer may still be deciding, and a
+	// follower refuses rather than decide next to it.
+	QuietFor = LeaseClientTimeout + ValidFor + Settle
 	// WarmupFloor: no namespace is decided from a new leader's cache alone
 	// before this, the webhook timeout plus Settle, so that decisions other
 	// replicas started before this term are stored.
@@ -117,12 +132,24 @@ type Decider struct {
 	mu       sync.Mutex
 	leading  bool
 	stopping bool
-	term     uint64
-	warm     *warmup
+	// lapsed: leading, but the last renewal is older than ValidFor; a
+	// renewal that succeeds later starts a new term, warming up again.
+	lapsed  bool
+	leadCtx context.Context
+	term    uint64
+	warm    *warmup
 	// The streak of failures to reach a leader: Settle waits from its
 	// start.
 	failingSince, lastFailure time.Time
-	lastFailed                string
+	// timedOut is the leader that last let a forward time out, and when.
+	timedOut   string
+	timedOutAt time.Time
+	// seen is the Lease record as last observed, and since when it is
+	// unchanged (this replica's clock).
+	seen      []byte
+	seenSince time.Time
+	// lastRenew is this replica's last successful write of the Lease.
+	lastRenew time.Time
 }
 
 var _ webhook.Decider = (*Decider)(nil)
@@ -238,11 +265,11 @@ func (d *Decider) Start(ctx context.Context) error {
 
 func (d *Decider) electionConfig() leaderelection.LeaderElectionConfig {
 	return leaderelection.LeaderElectionConfig{
-		Lock: &resourcelock.LeaseLock{
+		Lock: &observingLock{Interface: &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: LeaseName},
 			Client:     d.clientset.CoordinationV1(),
 			LockConfig: resourcelock.ResourceLockConfig{Identity: d.identity},
-		},
+		}, observe: d.observe, wrote: d.renewed},
 		Name:            LeaseName,
 		LeaseDuration:   LeaseDuration,
 		RenewDeadline:   RenewDeadline,
@@ -264,20 +291,25 @@ func (d *Decider) startedLeading(ctx context.Context) {
 		d.mu.Unlock()
 		return
 	}
-	d.term++
-	term := d.term
-	d.leading = true
-	d.warm = newWarmup(d.now())
+	d.leading, d.lapsed, d.leadCtx = true, false, ctx
+	d.newTermLocked()
 	d.mu.Unlock()
 	d.cfg.Log.Info("leading Sidecar decisions; warming up: confirming with direct reads until the cache is shown complete",
 		"floor", WarmupFloor.String())
-	go d.warmUp(ctx, term)
+}
+
+// newTermLocked starts a term as leader: everything others may have
+// admitted meanwhile has to be confirmed again.
+func (d *Decider) newTermLocked() {
+	d.term++
+	d.warm = newWarmup(d.now())
+	go d.warmUp(d.leadCtx, d.term)
 }
 
 func (d *Decider) stoppedLeading() {
 	d.mu.Lock()
 	was := d.leading
-	d.leading = false
+	d.leading, d.lapsed = false, false
 	d.warm = nil
 	d.mu.Unlock()
 	if was {
@@ -357,10 +389,27 @@ func (d *Decider) leads() bool {
 	if le == nil {
 		return false
 	}
+	holds := le.IsLeader()
+	fresh := holds && le.Check(ValidFor-LeaseDuration) == nil
 	d.mu.Lock()
-	ok := d.leading && !d.stopping
-	d.mu.Unlock()
-	return ok && le.IsLeader() && le.Check(ValidFor-LeaseDuration) == nil
+	defer d.mu.Unlock()
+	if !d.leading || d.stopping || !holds {
+		return false
+	}
+	if !fresh {
+		if !d.lapsed {
+			d.lapsed = true
+			d.cfg.Log.Info("not deciding as leader: the decision Lease was last renewed too long ago", "validFor", ValidFor.String())
+		}
+		return false
+	}
+	if d.lapsed {
+		// Others may have decided themselves meanwhile.
+		d.lapsed = false
+		d.cfg.Log.Info("the decision Lease is renewed again; warming up again")
+		d.newTermLocked()
+	}
+	return true
 }
 
 // Route implements webhook.Decider.
@@ -382,41 +431,67 @@ func (d *Decider) Route(namespace string) webhook.Route {
 	return webhook.Route{Path: webhook.PathFallback}
 }
 
-// Forward implements webhook.Decider. It tries leader (unless it failed a
-// moment ago), then whichever replica the Lease names now, read from the API
-// server: this replica's elector reads it only every RetryPeriod.
+// Forward implements webhook.Decider. It asks leader, then whichever replica
+// the Lease names now, read from the API server (this replica's elector
+// reads it only every RetryPeriod). When none answers, deciding here is safe
+// only if the Lease's holder cannot be deciding: nobody holds it, this
+// replica does, the holder said it does not decide (it answered without a
+// decision, or nothing listens at its address), or its record has not
+// changed for QuietFor. Otherwise the error wraps
+// webhook.ErrLeaderMayBeDeciding.
 func (d *Decider) Forward(ctx context.Context, req admission.Request, leader string) (admission.Response, error) {
-	var errs []error
-	tried := map[string]bool{d.identity: true}
-	if leader != "" {
-		tried[leader] = true
-		if !d.failedRecently(leader) {
-			resp, err := d.forwardTo(ctx, leader, req)
-			if err == nil {
-				return resp, nil
-			}
-			errs = append(errs, err)
+	failures := map[string]error{}
+	if leader != "" && !d.timedOutRecently(leader) {
+		resp, err := d.forwardTo(ctx, leader, req)
+		if err == nil {
+			return resp, nil
 		}
+		failures[leader] = err
 	}
-	holder, err := d.holder(ctx)
-	switch {
-	case err != nil:
-		errs = append(errs, fmt.Errorf("reading the Lease %s: %w", LeaseName, err))
-	case holder == "":
-		errs = append(errs, fmt.Errorf("no replica holds the Lease %s", LeaseName))
-	case holder == d.identity:
-		errs = append(errs, errors.New("this replica holds the decision Lease but does not lead (yet, or any more)"))
-	case !tried[holder] && !d.failedRecently(holder):
+	holder, err := d.readHolder(ctx)
+	if err != nil {
+		return admission.Response{}, d.failed(errors.Join(joinFailures(failures), fmt.Errorf("reading the Lease %s: %w", LeaseName, err), webhook.ErrLeaderMayBeDeciding))
+	}
+	switch holder {
+	case "":
+		return admission.Response{}, d.failed(errors.Join(joinFailures(failures), fmt.Errorf("no replica holds the Lease %s", LeaseName)))
+	case d.identity:
+		return admission.Response{}, d.failed(errors.Join(joinFailures(failures), errors.New("this replica holds the decision Lease but does not decide as leader (starting, stopping, or its renewals fail)")))
+	}
+	if _, tried := failures[holder]; !tried && !d.timedOutRecently(holder) {
 		resp, err := d.forwardTo(ctx, holder, req)
 		if err == nil {
 			return resp, nil
 		}
-		errs = append(errs, err)
-	case len(errs) == 0:
-		errs = append(errs, fmt.Errorf("the leader %s did not answer a moment ago", holder))
+		failures[holder] = err
 	}
-	d.noteFailure("")
-	return admission.Response{}, errors.Join(errs...)
+	why := joinFailures(failures)
+	if why == nil {
+		why = fmt.Errorf("the leader %s let a request time out a moment ago", holder)
+	}
+	var notDeciding *notDecidingError
+	if errors.As(failures[holder], &notDeciding) {
+		return admission.Response{}, d.failed(why)
+	}
+	if quiet := d.quietFor(); quiet >= QuietFor {
+		return admission.Response{}, d.failed(fmt.Errorf("%w; its Lease has not been renewed for %s", why, quiet.Round(time.Second)))
+	}
+	return admission.Response{}, d.failed(errors.Join(why, webhook.ErrLeaderMayBeDeciding))
+}
+
+// isTimeout: the leader did not answer in time (rather than refusing or
+// dropping the connection, which is quick to find out again).
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
+}
+
+func joinFailures(failures map[string]error) error {
+	errs := make([]error, 0, len(failures))
+	for _, err := range failures {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 func (d *Decider) forwardTo(ctx context.Context, leader string, req admission.Request) (admission.Response, error) {
@@ -426,32 +501,58 @@ func (d *Decider) forwardTo(ctx context.Context, leader string, req admission.Re
 	}
 	resp, err := d.forwarder.forward(ctx, address, req)
 	if err != nil {
-		d.noteFailure(leader)
+		if isTimeout(err) {
+			d.mu.Lock()
+			d.timedOut, d.timedOutAt = leader, d.now()
+			d.mu.Unlock()
+		}
 		return admission.Response{}, err
 	}
 	d.mu.Lock()
-	d.failingSince, d.lastFailed = time.Time{}, ""
+	d.failingSince, d.timedOut = time.Time{}, ""
 	d.mu.Unlock()
 	return resp, nil
 }
 
-// holder reads the decision Lease's holder from the API server.
-func (d *Decider) holder(ctx context.Context) (string, error) {
+// readHolder reads the decision Lease from the API server, and observes it.
+func (d *Decider) readHolder(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, ForwardTimeout)
 	defer cancel()
 	lease, err := d.clientset.CoordinationV1().Leases(d.cfg.Namespace).Get(ctx, LeaseName, metav1.GetOptions{})
 	if err != nil {
 		return "", err
 	}
-	if lease.Spec.HolderIdentity == nil {
-		return "", nil
+	record := resourcelock.LeaseSpecToLeaderElectionRecord(&lease.Spec)
+	raw, err := json.Marshal(*record)
+	if err != nil {
+		return "", err
 	}
-	return *lease.Spec.HolderIdentity, nil
+	d.observe(raw)
+	return record.HolderIdentity, nil
 }
 
-// noteFailure records that no leader answered; leader is the one that did
-// not, if any.
-func (d *Decider) noteFailure(leader string) {
+// observe notes the Lease record as read now, by the elector or by
+// readHolder (both encode it as the LeaseLock does).
+func (d *Decider) observe(raw []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !bytes.Equal(raw, d.seen) {
+		d.seen, d.seenSince = raw, d.now()
+	}
+}
+
+// quietFor is how long the Lease record has been seen unchanged.
+func (d *Decider) quietFor() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.seen == nil {
+		return 0
+	}
+	return d.now().Sub(d.seenSince)
+}
+
+// failed records that no leader answered and returns err.
+func (d *Decider) failed(err error) error {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -459,17 +560,16 @@ func (d *Decider) noteFailure(leader string) {
 		d.failingSince = now
 	}
 	d.lastFailure = now
-	if leader != "" {
-		d.lastFailed = leader
-	}
+	return err
 }
 
-// failedRecently: leader did not answer within the last RetryPeriod; asking
-// it again would likely cost the whole ForwardTimeout once more.
-func (d *Decider) failedRecently(leader string) bool {
+// timedOutRecently: leader let a forward time out within the last
+// RetryPeriod; asking it again would likely cost the whole ForwardTimeout
+// once more.
+func (d *Decider) timedOutRecently(leader string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.lastFailed == leader && d.now().Sub(d.lastFailure) < RetryPeriod
+	return d.timedOut == leader && d.now().Sub(d.timedOutAt) < RetryPeriod
 }
 
 // Settle implements webhook.Decider: it waits until Settle has passed since
@@ -511,5 +611,63 @@ func (d *Decider) Confirmed(namespace string, readAt time.Time) {
 	defer d.mu.Unlock()
 	if d.leading && d.warm != nil {
 		d.warm.confirm(namespace, readAt)
+	}
+}
+
+// observingLock is the elector's Lease lock, noting every record it reads
+// (every RetryPeriod) or writes, so that a follower knows since when the
+// leader's record is unchanged.
+type observingLock struct {
+	resourcelock.Interface
+	observe func(raw []byte)
+	// wrote is called after each successful write (this replica acquired
+	// or renewed).
+	wrote func()
+}
+
+func (l *observingLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	record, raw, err := l.Interface.Get(ctx)
+	if err == nil {
+		l.observe(raw)
+	}
+	return record, raw, err
+}
+
+func (l *observingLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	err := l.Interface.Create(ctx, ler)
+	l.observeWritten(ler, err)
+	return err
+}
+
+func (l *observingLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	err := l.Interface.Update(ctx, ler)
+	l.observeWritten(ler, err)
+	return err
+}
+
+func (l *observingLock) observeWritten(ler resourcelock.LeaderElectionRecord, err error) {
+	if err != nil {
+		return
+	}
+	if raw, err := json.Marshal(ler); err == nil {
+		l.observe(raw)
+	}
+	l.wrote()
+}
+
+// renewed notes a successful write of the Lease by this replica. A gap of
+// more than ValidFor since the previous one means the lead lapsed in
+// between, whether or not a request noticed: followers may have decided
+// themselves meanwhile, so a new term begins, warming up again.
+func (d *Decider) renewed() {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	gap := now.Sub(d.lastRenew)
+	d.lastRenew = now
+	if d.leading && gap > ValidFor && !d.stopping {
+		d.lapsed = false
+		d.cfg.Log.Info("the decision Lease is renewed again after a gap; warming up again", "gap", gap.Round(time.Millisecond).String())
+		d.newTermLocked()
 	}
 }

@@ -3,10 +3,21 @@ package decider
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/google/go-cmp/cmp"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -20,6 +31,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
+	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
 func TestIdentityCarriesTheAddress(t *testing.T) {
@@ -276,5 +288,173 @@ func TestDisagreeing(t *testing.T) {
 	got := disagreeing(stored, func(ns string) []clusterview.SidecarRef { return cache[ns] })
 	if diff := cmp.Diff(map[string]bool{"older": true, "absent": true}, got); diff != "" {
 		t.Errorf("disagreeing namespaces (-want +got):\n%s", diff)
+	}
+}
+
+// testAnswerTimeout stands for AnswerTimeout, to keep the tests short.
+const testAnswerTimeout = 300 * time.Millisecond
+
+// leaderServer is a replica at an address: answer decides what its
+// /decide/sidecars answers (nil: it never answers in time).
+func leaderServer(t *testing.T, answer func(admissionv1.AdmissionReview) *admissionv1.AdmissionResponse) (*httptest.Server, string) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var review admissionv1.AdmissionReview
+		if err := json.NewDecoder(r.Body).Decode(&review); err != nil || review.Request == nil {
+			http.Error(w, "bad review", http.StatusBadRequest)
+			return
+		}
+		resp := answer(review)
+		if resp == nil {
+			time.Sleep(testAnswerTimeout + 200*time.Millisecond)
+			return
+		}
+		resp.UID = review.Request.UID
+		review.Response, review.Request = resp, nil
+		_ = json.NewEncoder(w).Encode(review)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv, caFile
+}
+
+// TestForwardAndWhenToDecideAlone: who answers a forwarded review, and when
+// a replica no leader answered may decide itself.
+func TestForwardAndWhenToDecideAlone(t *testing.T) {
+	allow := func(admissionv1.AdmissionReview) *admissionv1.AdmissionResponse {
+		return &admissionv1.AdmissionResponse{Allowed: true}
+	}
+	notLeader := func(admissionv1.AdmissionReview) *admissionv1.AdmissionResponse {
+		return &admissionv1.AdmissionResponse{Result: &metav1.Status{Code: http.StatusServiceUnavailable, Message: "this replica does not lead"}}
+	}
+	silent := func(admissionv1.AdmissionReview) *admissionv1.AdmissionResponse { return nil }
+	closedAddress := func(t *testing.T) string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
+	}
+	const self = "self_00000000_127.0.0.1:1"
+
+	cases := []struct {
+		name string
+		// leader answers at the address the route names; holder is what
+		// the Lease says ("leader" for the same replica, "" for none).
+		leader      func(admissionv1.AdmissionReview) *admissionv1.AdmissionResponse
+		leaderGone  bool
+		holder      string
+		other       func(admissionv1.AdmissionReview) *admissionv1.AdmissionResponse
+		quiet       time.Duration
+		noLease     bool
+		wantAnswer  bool
+		wantRefusal bool // the error wraps ErrLeaderMayBeDeciding
+	}{
+		{name: "the leader answers", leader: allow, holder: "leader", wantAnswer: true},
+		{name: "the Lease names a newer leader, which answers", leader: silent, holder: "other", other: allow, wantAnswer: true},
+		{name: "nobody holds the Lease", leaderGone: true, holder: ""},
+		{name: "this replica holds the Lease", leaderGone: true, holder: self},
+		{name: "nothing listens at the leader's address", leaderGone: true, holder: "leader"},
+		{name: "the leader says it does not lead", leader: notLeader, holder: "leader"},
+		{name: "the leader times out, its Lease fresh", leader: silent, holder: "leader", wantRefusal: true},
+		{name: "the leader times out, its Lease unchanged for QuietFor", leader: silent, holder: "leader", quiet: QuietFor},
+		{name: "the Lease cannot be read", leader: silent, holder: "leader", noLease: true, wantRefusal: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var leaderAddr, caFile string
+			if tc.leaderGone {
+				leaderAddr = closedAddress(t)
+				_, caFile = leaderServer(t, allow) // any CA will do
+			} else {
+				srv, ca := leaderServer(t, tc.leader)
+				leaderAddr, caFile = srv.Listener.Addr().String(), ca
+			}
+			leaderID := "leader_00000001_" + leaderAddr
+			holder := tc.holder
+			switch holder {
+			case "leader":
+				holder = leaderID
+			case "other":
+				srv, _ := leaderServer(t, tc.other)
+				// Every httptest server shares one certificate.
+				holder = "other_00000002_" + srv.Listener.Addr().String()
+			}
+			now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			cs := fake.NewClientset()
+			if !tc.noLease {
+				lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: LeaseName}}
+				if holder != "" {
+					lease.Spec.HolderIdentity = &holder
+				}
+				if _, err := cs.CoordinationV1().Leases("ns").Create(context.Background(), lease, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fwd, err := newForwarder(caFile, "example.com", clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fwd.answerTimeout = testAnswerTimeout
+			d := &Decider{cfg: Config{Namespace: "ns"}, identity: self, clientset: cs, forwarder: fwd, now: clock}
+			// The Lease as this replica's elector last saw it, quiet ago.
+			if _, err := d.readHolder(context.Background()); err != nil && !tc.noLease {
+				t.Fatal(err)
+			}
+			now = now.Add(tc.quiet)
+
+			req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{UID: "u1", Namespace: "prod", Name: "a", Operation: admissionv1.Create}}
+			resp, err := d.Forward(context.Background(), req, leaderID)
+			if got := err == nil; got != tc.wantAnswer {
+				t.Fatalf("answered=%v (%v), want %v", got, err, tc.wantAnswer)
+			}
+			if tc.wantAnswer {
+				if !resp.Allowed {
+					t.Errorf("answer %+v", resp)
+				}
+				return
+			}
+			if got := errors.Is(err, webhook.ErrLeaderMayBeDeciding); got != tc.wantRefusal {
+				t.Errorf("error %q: refusal=%v, want %v", err, got, tc.wantRefusal)
+			}
+			if !tc.wantRefusal && d.failingSince.IsZero() {
+				t.Errorf("a fallback must start the Settle streak")
+			}
+		})
+	}
+}
+
+// TestLapseStartsANewTerm: a renewal after a gap longer than ValidFor
+// starts a new term, which warms up again (followers may have decided
+// themselves meanwhile); a renewal on time keeps the term.
+func TestLapseStartsANewTerm(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := &Decider{now: func() time.Time { return now }, cfg: Config{Log: logr.Discard(), Cached: func(string) []clusterview.SidecarRef { return nil }}}
+	d.renewed() // acquired
+	d.startedLeading(ctx)
+	d.mu.Lock()
+	d.warm.confirm("prod", now.Add(WarmupFloor))
+	d.mu.Unlock()
+	for now.Before(d.warm.start.Add(WarmupFloor)) {
+		now = now.Add(RetryPeriod)
+		d.renewed()
+	}
+	if d.term != 1 || !d.warm.warm("prod", now) {
+		t.Fatalf("renewals within ValidFor: term %d, prod warm=%v; want term 1, warm", d.term, d.warm.warm("prod", now))
+	}
+	now = now.Add(ValidFor + time.Second)
+	d.renewed()
+	if d.term != 2 || d.warm.warm("prod", now) {
+		t.Errorf("after a gap of %s: term %d, prod warm=%v; want a new term with prod cold", ValidFor+time.Second, d.term, d.warm.warm("prod", now))
 	}
 }

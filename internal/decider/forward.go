@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -35,6 +37,8 @@ type forwarder struct {
 	caFile     string
 	serverName string
 	now        func() time.Time
+	// answerTimeout is AnswerTimeout (shorter in tests).
+	answerTimeout time.Duration
 
 	mu        sync.Mutex
 	transport *http.Transport
@@ -43,7 +47,7 @@ type forwarder struct {
 }
 
 func newForwarder(caFile, serverName string, now func() time.Time) (*forwarder, error) {
-	f := &forwarder{caFile: caFile, serverName: serverName, now: now}
+	f := &forwarder{caFile: caFile, serverName: serverName, now: now, answerTimeout: AnswerTimeout}
 	if _, err := f.client(); err != nil {
 		return nil, err
 	}
@@ -115,7 +119,7 @@ func (f *forwarder) forward(ctx context.Context, address string, req admission.R
 	if err != nil {
 		return admission.Response{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, ForwardTimeout)
+	ctx, cancel := context.WithTimeout(ctx, f.answerTimeout)
 	defer cancel()
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+address+webhook.DecideSidecarsPath, bytes.NewReader(body))
 	if err != nil {
@@ -127,7 +131,13 @@ func (f *forwarder) forward(ctx context.Context, address string, req admission.R
 		// The connection may be the problem (a leader that went away):
 		// the next request dials afresh.
 		client.CloseIdleConnections()
-		return admission.Response{}, fmt.Errorf("forwarding to the leader at %s: %w", address, err)
+		err = fmt.Errorf("forwarding to the leader at %s: %w", address, err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			// Nothing listens there: that process serves no webhook
+			// request, so it decides none.
+			return admission.Response{}, &notDecidingError{err}
+		}
+		return admission.Response{}, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -135,7 +145,7 @@ func (f *forwarder) forward(ctx context.Context, address string, req admission.R
 		return admission.Response{}, fmt.Errorf("reading the leader's answer from %s: %w", address, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return admission.Response{}, fmt.Errorf("the leader at %s answered HTTP %d: %.200s", address, resp.StatusCode, raw)
+		return admission.Response{}, &notDecidingError{fmt.Errorf("the leader at %s answered HTTP %d: %.200s", address, resp.StatusCode, raw)}
 	}
 	var review admissionv1.AdmissionReview
 	if err := json.Unmarshal(raw, &review); err != nil {
@@ -145,7 +155,17 @@ func (f *forwarder) forward(ctx context.Context, address string, req admission.R
 		return admission.Response{}, fmt.Errorf("the leader at %s answered without a response to request %s", address, req.UID)
 	}
 	if r := review.Response; !r.Allowed && r.Result != nil && r.Result.Code >= http.StatusInternalServerError {
-		return admission.Response{}, fmt.Errorf("the replica at %s did not decide (%d: %s)", address, r.Result.Code, r.Result.Message)
+		return admission.Response{}, &notDecidingError{fmt.Errorf("the replica at %s did not decide (%d: %s)", address, r.Result.Code, r.Result.Message)}
 	}
 	return admission.Response{AdmissionResponse: *review.Response}, nil
 }
+
+// notDecidingError: the replica at the leader's address showed that it does
+// not decide as leader: it answered without a decision (it does not lead,
+// or could not decide), or nothing listens there. It can only lead again
+// through a new term, which warms up first. A timeout shows nothing of the
+// kind: the leader may be alive and deciding, only unreachable from here.
+type notDecidingError struct{ err error }
+
+func (e *notDecidingError) Error() string { return e.err.Error() }
+func (e *notDecidingError) Unwrap() error { return e.err }
