@@ -135,8 +135,12 @@ func TestLedgerName(t *testing.T) {
 	if len(seen) != LedgerShards {
 		t.Errorf("1000 namespaces use %d ledgers, want all %d", len(seen), LedgerShards)
 	}
-	if LedgerName("prod") != LedgerName("prod") {
-		t.Errorf("a namespace must always map to the same ledger")
+	// Every replica, of every version (a rolling update runs two), must
+	// map a namespace to the same ledger: the mapping is pinned.
+	for ns, want := range map[string]string{"prod": "sidecar-webhook-ledger-04", "default": "sidecar-webhook-ledger-14", "kube-system": "sidecar-webhook-ledger-14"} {
+		if got := LedgerName(ns); got != want {
+			t.Errorf("LedgerName(%q) = %q, want %q: changing the mapping splits replicas of two versions onto different ledgers", ns, got, want)
+		}
 	}
 }
 
@@ -456,5 +460,47 @@ func TestLapseStartsANewTerm(t *testing.T) {
 	d.renewed()
 	if d.term != 2 || d.warm.warm("prod", now) {
 		t.Errorf("after a gap of %s: term %d, prod warm=%v; want a new term with prod cold", ValidFor+time.Second, d.term, d.warm.warm("prod", now))
+	}
+}
+
+// TestSettle: a decision without the leader waits until Settle has passed
+// since no leader answered (what it admitted last is then stored), and a new
+// leader likewise since its term began; later ones do not wait.
+func TestSettle(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	d := &Decider{now: func() time.Time { return now }, cfg: Config{Log: logr.Discard()}}
+	short := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		return d.Settle(ctx)
+	}
+	if err := short(); err != nil {
+		t.Fatalf("nothing failed and no term began: Settle waited (%v)", err)
+	}
+	_ = d.failed(errors.New("connection refused"))
+	if err := short(); err == nil {
+		t.Errorf("right after the leader stopped answering, Settle did not wait")
+	}
+	now = now.Add(Settle)
+	_ = d.failed(errors.New("connection refused")) // the same streak
+	if err := short(); err != nil {
+		t.Errorf("Settle after the streak began, Settle still waits (%v)", err)
+	}
+	now = now.Add(failureStreakGap + time.Second)
+	_ = d.failed(errors.New("connection refused")) // a new streak
+	if err := short(); err == nil {
+		t.Errorf("a failure after a long quiet starts a new streak; Settle did not wait")
+	}
+
+	now = now.Add(time.Hour)
+	d.mu.Lock()
+	d.leading, d.warm = true, newWarmup(now)
+	d.mu.Unlock()
+	if err := short(); err == nil {
+		t.Errorf("a new leader's first decision did not wait for its predecessor's admissions")
+	}
+	now = now.Add(Settle)
+	if err := short(); err != nil {
+		t.Errorf("Settle into the term, a decision still waits (%v)", err)
 	}
 }

@@ -137,7 +137,7 @@ func (l *ledger) reserve(ctx context.Context, ref clusterview.SidecarRef, dryRun
 		}
 		entries, err := decodeEntries(lease.Annotations)
 		if err != nil {
-			return validation.Result{}, fmt.Errorf("Lease %s: %w", name, err)
+			return validation.Result{}, fmt.Errorf("ledger %s: %w", name, err)
 		}
 		now := l.now()
 		current := unexpired(entries, now)
