@@ -47,15 +47,14 @@ const (
 
 // startDeciders starts n replicas electing their decision leader in a
 // fresh namespace of their own, and waits until one leads, warmed up.
-func startDeciders(t *testing.T, n int) (string, []*webhookProc) {
+func startDeciders(t *testing.T, n int) (string, []*webhookProc, *webhookProc) {
 	t.Helper()
 	leaseNamespace := createNamespace(t, "decider")
 	procs := make([]*webhookProc, 0, n)
 	for range n {
 		procs = append(procs, startDecider(t, leaseNamespace))
 	}
-	waitSteadyLeader(t, leaseNamespace, procs, 60*time.Second)
-	return leaseNamespace, procs
+	return leaseNamespace, procs, waitSteadyLeader(t, leaseNamespace, procs, 60*time.Second)
 }
 
 func startDecider(t *testing.T, leaseNamespace string) *webhookProc {
@@ -283,7 +282,7 @@ func TestDeciderRaceTwoReplicas(t *testing.T)   { testDeciderRace(t, 2) }
 func TestDeciderRaceThreeReplicas(t *testing.T) { testDeciderRace(t, 3) }
 
 func testDeciderRace(t *testing.T, replicas int) {
-	_, procs := startDeciders(t, replicas)
+	_, procs, _ := startDeciders(t, replicas)
 	for round := 1; round <= deciderRaceRounds; round++ {
 		var tally raceTally
 		for range deciderRaceNamespaces {
@@ -306,8 +305,7 @@ func testDeciderRace(t *testing.T, replicas int) {
 func TestDeciderRaceLeaderKilled(t *testing.T) {
 	for _, replicas := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%d replicas", replicas), func(t *testing.T) {
-			leaseNamespace, procs := startDeciders(t, replicas)
-			leader := waitSteadyLeader(t, leaseNamespace, procs, 30*time.Second)
+			_, procs, leader := startDeciders(t, replicas)
 			isDead := func(p *webhookProc) bool { return p == leader }
 			var before, after raceTally
 			killedAt := time.Time{}
@@ -396,8 +394,7 @@ func TestDeciderRaceLeaderKilled(t *testing.T) {
 // ready, and its metrics say which path decided. The old leader, woken up,
 // knows its lease is stale and no longer decides as leader.
 func TestDeciderLeaderUnreachable(t *testing.T) {
-	leaseNamespace, procs := startDeciders(t, 2)
-	leader := waitSteadyLeader(t, leaseNamespace, procs, 30*time.Second)
+	_, procs, leader := startDeciders(t, 2)
 	follower := procs[0]
 	if follower == leader {
 		follower = procs[1]
@@ -500,8 +497,7 @@ func (p *webhookProc) decisionPathsAfterResume(t *testing.T, resume func()) map[
 // other replica leads at once, warming up; conflicting pairs throughout get
 // one admission each, every answer within the webhook timeout.
 func TestDeciderLeaderRestarted(t *testing.T) {
-	leaseNamespace, procs := startDeciders(t, 2)
-	leader := waitSteadyLeader(t, leaseNamespace, procs, 30*time.Second)
+	leaseNamespace, procs, leader := startDeciders(t, 2)
 	other := procs[0]
 	if other == leader {
 		other = procs[1]
