@@ -48,6 +48,8 @@ type SidecarValidator struct {
 	// Pending, if set, closes the race between two conflicting Sidecars
 	// sent to this replica at the same moment.
 	Pending *Pending
+	Options validation.Options
+
 	// Decider, if set (with Pending and Cluster), has one replica decide
 	// every Sidecar that could start a conflict (see decider.go); without
 	// it this replica decides alone, with the confirming read.
@@ -55,7 +57,6 @@ type SidecarValidator struct {
 	// Internal marks the handler of DecideSidecarsPath: it decides only
 	// while this replica leads, and never forwards.
 	Internal bool
-	Options  validation.Options
 }
 
 // Handle implements admission.Handler.
