@@ -111,6 +111,7 @@ const (
 	IngressTLSMutualTLS    ID = "SW1012"
 	DualStackBind          ID = "SW1101"
 	UnconfirmedDecision    ID = "SW1201"
+	FallbackDecision       ID = "SW1202"
 )
 
 // catalog lists every rule.
@@ -177,6 +178,7 @@ var catalog = []Rule{
 	{IngressTLSMutualTLS, Warning, "ingress TLS on a port where mutual TLS is not disabled", "reference"},
 	{DualStackBind, Warning, "no bind written on a dual-stack cluster", "istiod"},
 	{UnconfirmedDecision, Warning, "the decision could not be confirmed with the API server", "this project"},
+	{FallbackDecision, Warning, "the decision leader did not answer; this replica decided with a direct read", "this project"},
 }
 
 // All returns the catalog, ordered by ID.

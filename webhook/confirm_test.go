@@ -18,12 +18,17 @@ import (
 type countingCluster struct {
 	cached, live clusterview.View
 	confirms     int
+	// err, if set, is what the API server answers.
+	err error
 }
 
 func (c *countingCluster) View(context.Context) (clusterview.View, error) { return c.cached, nil }
 
 func (c *countingCluster) Confirm(context.Context, clusterview.View, string) (clusterview.View, error) {
 	c.confirms++
+	if c.err != nil {
+		return nil, c.err
+	}
 	return c.live, nil
 }
 

@@ -30,6 +30,20 @@ func (c memCluster) Confirm(context.Context, clusterview.View, string) (clusterv
 	return c.view, nil
 }
 
+// steadyLeader is a Decider for a replica that leads and is warm: every
+// decision is the leader's own, from the cache.
+type steadyLeader struct{}
+
+func (steadyLeader) Route(string) webhook.Route { return webhook.Route{Path: webhook.PathLeader} }
+func (steadyLeader) Forward(context.Context, admission.Request, string) (admission.Response, error) {
+	panic("a steady leader never forwards")
+}
+func (steadyLeader) Settle(context.Context) error { panic("a steady leader never settles") }
+func (steadyLeader) Reserve(context.Context, clusterview.SidecarRef, bool, func([]clusterview.SidecarRef) validation.Result) (validation.Result, error) {
+	panic("a steady leader writes no ledger")
+}
+func (steadyLeader) Confirmed(string, time.Time) {}
+
 type mux map[string]http.Handler
 
 func (m mux) Register(path string, h http.Handler) { m[path] = h }
@@ -61,6 +75,32 @@ func request(b *testing.B, body []byte) admission.Request {
 		b.Fatal(err)
 	}
 	return admission.Request{AdmissionRequest: *review.Request}
+}
+
+// BenchmarkHandleAsLeader is the admitted Sidecar decided by the steady
+// decision leader (leader election on): the same rules, no confirming read.
+func BenchmarkHandleAsLeader(b *testing.B) {
+	for _, st := range []load.State{load.Small, load.Large} {
+		view := load.Memory(st)
+		h := &webhook.SidecarValidator{Cluster: memCluster{view}, Pending: webhook.NewPending(time.Now), Decider: steadyLeader{},
+			Options: validation.Options{Enforcement: validation.EnforcementDeny}}
+		sc := load.AdmittedSidecar(st, webhook.ValidateSidecarsPath)
+		b.Run(st.Name+"/"+sc.Name, func(b *testing.B) {
+			reqs := make([]admission.Request, 64)
+			for i := range reqs {
+				reqs[i] = request(b, sc.Body(int64(i)))
+			}
+			if resp := h.Handle(context.Background(), reqs[0]); !resp.Allowed {
+				b.Fatalf("unexpected answer %+v", resp)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				h.Handle(context.Background(), reqs[i%len(reqs)])
+				i++
+			}
+		})
+	}
 }
 
 // BenchmarkHandle calls each handler directly with the load benchmark's

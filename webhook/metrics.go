@@ -10,10 +10,14 @@ import (
 // Metrics are the admission figures an operator watches: how many requests,
 // how they ended, how long they took.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	rules    *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	rules     *prometheus.CounterVec
+	decisions *prometheus.CounterVec
 }
+
+// MetricSidecarDecisions counts Sidecar decisions by the path that made them.
+const MetricSidecarDecisions = "sidecar_webhook_sidecar_decisions_total"
 
 // Result labels of the requests counter.
 const (
@@ -40,8 +44,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "sidecar_webhook_rule_findings_total",
 			Help: "Rule findings in admission answers, by webhook path, rule ID (docs/rules.md) and result (denied, warning).",
 		}, []string{"webhook", "rule", "result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricSidecarDecisions,
+			Help: "Sidecar validation answers by the path that decided (local: this replica from its cache; leader: this replica as the decision leader; " +
+				"leader-warmup: as a new leader confirming with the API server; forwarded: the leader's answer passed on; " +
+				"fallback: no leader answered, decided here with a direct read) and result. A forwarded answer counts on both replicas.",
+		}, []string{"path", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rules} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rules, m.decisions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -73,4 +83,11 @@ func (m *Metrics) observeRules(webhook string, resp admission.Response) {
 			m.rules.WithLabelValues(webhook, string(id), "warning").Inc()
 		}
 	}
+}
+
+func (m *Metrics) decided(path, result string) {
+	if m == nil {
+		return
+	}
+	m.decisions.WithLabelValues(path, result).Inc()
 }

@@ -67,6 +67,7 @@ type instrumented struct {
 
 func (i *instrumented) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
+	ctx, decision := withDecisionRecord(ctx)
 	resp := i.inner.Handle(ctx, req)
 	elapsed := time.Since(start)
 
@@ -80,11 +81,20 @@ func (i *instrumented) Handle(ctx context.Context, req admission.Request) admiss
 	}
 	i.metrics.observe(i.path, string(req.Operation), result, elapsed.Seconds())
 	i.metrics.observeRules(i.path, resp)
+	if _, decidesSidecars := i.inner.(*SidecarValidator); decidesSidecars && decision.path == "" {
+		decision.path = PathLocal
+	}
+	if decision.path != "" {
+		i.metrics.decided(decision.path, result)
+	}
 
 	// One line per decision. Object contents (denial details quote field
 	// values) stay out of info level; they are logged at V(1).
 	log := logr.FromContextOrDiscard(ctx)
 	kv := []any{"result", result, "warnings", len(resp.Warnings), "patches", len(resp.Patches), "durationMs", float64(elapsed.Microseconds()) / 1000}
+	if decision.path != "" {
+		kv = append(kv, "decidedBy", decision.path)
+	}
 	if resp.Result != nil {
 		kv = append(kv, "code", resp.Result.Code, "reason", resp.Result.Reason)
 		if resp.Result.Details != nil {

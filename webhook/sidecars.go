@@ -49,6 +49,14 @@ type SidecarValidator struct {
 	// sent to this replica at the same moment.
 	Pending *Pending
 	Options validation.Options
+
+	// Decider, if set (with Pending and Cluster), has one replica decide
+	// every Sidecar that could start a conflict (see decider.go); without
+	// it this replica decides alone, with the confirming read.
+	Decider Decider
+	// Internal marks the handler of DecideSidecarsPath: it decides only
+	// while this replica leads, and never forwards.
+	Internal bool
 }
 
 // Handle implements admission.Handler.
@@ -97,6 +105,9 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		// First from the cache: most denials need nothing more.
 		if result := validation.Decide(obj, old, overlay(view), v.Options); !result.Allowed() {
 			return answer(req, result)
+		}
+		if v.Decider != nil && v.Pending != nil {
+			return v.decideAcrossReplicas(ctx, req, obj, old, view, dryRun)
 		}
 		// Every Sidecar falls under a uniqueness rule. The cache may lag
 		// a Sidecar admitted a moment ago by another replica: re-read this

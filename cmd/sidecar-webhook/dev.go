@@ -42,6 +42,8 @@ func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	fs.StringVar(&cfg.stateDir, "state-dir", ".local", "directory for the kubeconfig, certificates and logs")
 	fs.StringVar(&cfg.assets, "assets", "", "directory with etcd, kube-apiserver and kubectl (default: ./bin or $KUBEBUILDER_ASSETS)")
 	bindServerFlags(fs, &cfg.server)
+	fs.BoolVar(&cfg.server.LeaderElect, "leader-elect", false, "run as in a cluster with several replicas: leader election for the audit and the reconciler, and the Sidecar decision leader (other `serve` processes against the same control plane forward to it)")
+	fs.StringVar(&cfg.server.LeaderElectionNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election Leases")
 	var logs logFlags
 	logs.bind(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -50,6 +52,14 @@ func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	// Locally the webhook listens on loopback only, on a free port unless
 	// one was asked for, and exposes no metrics by default.
 	cfg.server.Host = "127.0.0.1"
+	if !flagSet(fs, "decider-server-name") {
+		// dev's serving certificate is for localhost and 127.0.0.1.
+		cfg.server.DeciderServerName = "localhost"
+	}
+	if !flagSet(fs, "advertise-address") {
+		cfg.server.AdvertiseAddress = cfg.server.Host
+	}
+	cfg.server.PodName = "dev"
 	if !flagSet(fs, "port") {
 		cfg.server.Port = 0
 	}

@@ -48,14 +48,15 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 		"how often the API server is probed (GET /readyz) to tell whether the caches still receive changes")
 	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", server.DefaultMaxStaleness,
 		"how long the API server may stay unreachable before /readyz fails (check apiserver-contact) and sidecar_webhook_cache_stale is 1; the webhook keeps answering from its cache either way")
-	fs.BoolFunc("confirm-reads", "before admitting a Sidecar that creates or changes a workloadSelector, re-read its namespace's Sidecars from the API server (turn off only with a single replica: its own record of pending admissions then closes the race) (default true)", func(s string) error {
+	fs.BoolFunc("confirm-reads", "without --leader-elect: before admitting a Sidecar that creates or changes a workloadSelector, re-read its namespace's Sidecars from the API server (turn off only with a single replica: its own record of pending admissions then closes the race); with --leader-elect the decision leader decides without reads and this flag has no effect (default true)", func(s string) error {
 		confirm, err := strconv.ParseBool(s)
 		cfg.SkipConfirmReads = !confirm
 		return err
 	})
+	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", os.Getenv("POD_IP"), "with --leader-elect: the IP the other replicas reach this one at (on --port) when it leads Sidecar decisions (default $POD_IP)")
+	fs.StringVar(&cfg.DeciderServerName, "decider-server-name", "", "with --leader-elect: the DNS name the decision leader's serving certificate is verified for when forwarding to it (default sidecar-webhook.NAMESPACE.svc, NAMESPACE the --leader-election-namespace)")
 	fs.BoolVar(&cfg.BenchFloor, "bench-floor", false, "also serve "+webhook.FloorPath+" (the load benchmark's floor: decodes the review, answers allowed) and "+webhook.UnconfirmedBenchPath+" (the Sidecar validator without the confirming read)")
 }
-
 
 func defaultServerConfig() server.Config {
 	return server.Config{Validation: validation.Options{Enforcement: validation.EnforcementDeny}, PodConflicts: "warn", IPFamily: server.IPFamilyAuto}
@@ -69,11 +70,12 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 	logs.bind(fs)
 	var kubeconfig string
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
-	fs.BoolVar(&cfg.LeaderElect, "leader-elect", true, "elect one replica to run the audit and the pod annotation reconciler")
+	fs.BoolVar(&cfg.LeaderElect, "leader-elect", true, "elect one replica to run the audit and the pod annotation reconciler, and one to decide every Sidecar that could start a conflict (the others forward to it)")
 	fs.StringVar(&cfg.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default: $POD_NAMESPACE)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return flagExit(err)
 	}
+	cfg.PodName = podName()
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "sidecar-webhook serve: %v\n", err)
 		return exitUsage
@@ -99,4 +101,13 @@ func restConfigFor(kubeconfig string) (*rest.Config, error) {
 		return clientcmd.BuildConfigFromFlags("", kubeconfig)
 	}
 	return config.GetConfig()
+}
+
+// podName is $POD_NAME, else the host name (a pod's name in a cluster).
+func podName() string {
+	if name := os.Getenv("POD_NAME"); name != "" {
+		return name
+	}
+	name, _ := os.Hostname()
+	return name
 }

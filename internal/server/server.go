@@ -9,7 +9,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -17,12 +21,14 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/decider"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/podreconciler"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
@@ -59,8 +65,22 @@ type Config struct {
 	// conflicts; 0 disables the audit.
 	AuditInterval time.Duration
 
+	// LeaderElect elects one replica to run the audit and the reconciler
+	// and, with a Lease of its own, one replica to decide every Sidecar
+	// that could start a conflict (internal/decider); without it this
+	// replica decides alone (a single replica).
 	LeaderElect             bool
 	LeaderElectionNamespace string
+	// AdvertiseAddress is the host (the pod's IP) the other replicas reach
+	// this one at, on Port, when it leads Sidecar decisions; empty means
+	// Host when that names one address.
+	AdvertiseAddress string
+	// DeciderServerName is the DNS name the leader's serving certificate is
+	// verified for when forwarding; empty means the Service's,
+	// sidecar-webhook.<LeaderElectionNamespace>.svc.
+	DeciderServerName string
+	// PodName names this replica in the decision Lease.
+	PodName string
 
 	// PodConflicts is "warn" (default: a pod matched by several Sidecars is
 	// annotated and admitted with a warning) or "deny".
@@ -113,6 +133,14 @@ func (c Config) Validate() error {
 	if c.AuditInterval < 0 {
 		return fmt.Errorf("--audit-interval must not be negative")
 	}
+	if c.LeaderElect {
+		if _, err := c.advertiseHost(); err != nil {
+			return err
+		}
+		if c.Port <= 0 {
+			return fmt.Errorf("--port must be set with --leader-elect: the other replicas forward to it")
+		}
+	}
 	if c.StalenessCheckInterval < 0 || c.MaxStaleness < 0 {
 		return fmt.Errorf("--staleness-check-interval and --max-staleness must not be negative")
 	}
@@ -128,6 +156,32 @@ func (c Config) Validate() error {
 			maxStaleness, interval)
 	}
 	return nil
+}
+
+// advertiseHost is where the other replicas reach this one.
+func (c Config) advertiseHost() (string, error) {
+	if c.AdvertiseAddress != "" {
+		return c.AdvertiseAddress, nil
+	}
+	if ip := net.ParseIP(c.Host); ip != nil && !ip.IsUnspecified() {
+		return c.Host, nil
+	}
+	return "", fmt.Errorf("--leader-elect needs the address other replicas reach this one at: --advertise-address, or $POD_IP from the downward API")
+}
+
+// inClusterNamespaceFile holds the pod's namespace in a cluster.
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// leaseNamespace is where the Leases live: the flag, else the pod's own.
+func (c Config) leaseNamespace() (string, error) {
+	if c.LeaderElectionNamespace != "" {
+		return c.LeaderElectionNamespace, nil
+	}
+	raw, err := os.ReadFile(inClusterNamespaceFile)
+	if err != nil {
+		return "", fmt.Errorf("--leader-election-namespace is needed outside a cluster: %w", err)
+	}
+	return strings.TrimSpace(string(raw)), nil
 }
 
 // TLSOptions are applied to the serving TLS config: TLS 1.2 at least and,
@@ -201,7 +255,27 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	if err := mgr.Add(syncWaiter{view: view, log: log.WithName("cluster-view")}); err != nil {
 		return err
 	}
-	cluster := &liveCluster{view: view, reader: mgr.GetAPIReader(), confirm: !cfg.SkipConfirmReads}
+	// With leader election the decision leader never reads, and the
+	// others always do when they decide themselves: --confirm-reads is
+	// for a replica that decides alone.
+	cluster := &liveCluster{view: view, reader: mgr.GetAPIReader(), confirm: !cfg.SkipConfirmReads || cfg.LeaderElect}
+	if cfg.SkipConfirmReads && cfg.LeaderElect {
+		log.Info("--confirm-reads=false has no effect with --leader-elect: the decision leader decides from its cache, and a replica that decides without it always reads")
+	}
+	var leaderDecides webhook.Decider
+	if cfg.LeaderElect {
+		d, err := newDecider(cfg, restConfig, mgr.GetAPIReader(), view, log.WithName("decider"))
+		if err != nil {
+			return err
+		}
+		if err := d.Register(reg); err != nil {
+			return fmt.Errorf("registering metrics: %w", err)
+		}
+		if err := mgr.Add(d); err != nil {
+			return err
+		}
+		leaderDecides = d
+	}
 
 	family, err := resolveIPFamily(ctx, cfg.IPFamily, mgr.GetAPIReader(), log)
 	if err != nil {
@@ -215,10 +289,16 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 	// The manager only runs a webhook server it has handed out: take it
 	// from the manager rather than keeping the one passed in.
 	webhookServer := mgr.GetWebhookServer()
+	pending := webhook.NewPending(time.Now)
 	handlers := webhook.Handlers{
-		webhook.ValidateSidecarsPath: &webhook.SidecarValidator{Cluster: cluster, Pending: webhook.NewPending(time.Now), Options: cfg.Validation},
+		webhook.ValidateSidecarsPath: &webhook.SidecarValidator{Cluster: cluster, Pending: pending, Decider: leaderDecides, Options: cfg.Validation},
 		webhook.MutateSidecarsPath:   &webhook.SidecarDefaulter{Options: defaults.Options{IPFamily: family}},
 		webhook.MutatePodsPath:       &webhook.PodAnnotator{Views: cluster.View, DenyConflicts: cfg.PodConflicts == "deny"},
+	}
+	if leaderDecides != nil {
+		// The same record and locks as the webhook's own path: the leader
+		// decides forwarded reviews and its own as one.
+		handlers[webhook.DecideSidecarsPath] = &webhook.SidecarValidator{Cluster: cluster, Pending: pending, Decider: leaderDecides, Internal: true, Options: cfg.Validation}
 	}
 	if cfg.BenchFloor {
 		handlers[webhook.FloorPath] = webhook.Floor{}
@@ -321,4 +401,37 @@ func pprofAddr(addr string) string {
 		return ""
 	}
 	return addr
+}
+
+// newDecider builds the replica's decider from the configuration.
+func newDecider(cfg Config, restConfig *rest.Config, reader client.Reader, view *informer.View, log logr.Logger) (*decider.Decider, error) {
+	namespace, err := cfg.leaseNamespace()
+	if err != nil {
+		return nil, err
+	}
+	host, err := cfg.advertiseHost()
+	if err != nil {
+		return nil, err
+	}
+	serverName := cfg.DeciderServerName
+	if serverName == "" {
+		serverName = "sidecar-webhook." + namespace + ".svc"
+	}
+	d, err := decider.New(decider.Config{
+		Namespace:  namespace,
+		PodName:    cfg.PodName,
+		Address:    net.JoinHostPort(host, strconv.Itoa(cfg.Port)),
+		CertDir:    cfg.CertDir,
+		ServerName: serverName,
+		RestConfig: restConfig,
+		Reader:     reader,
+		Cached:     view.Sidecars,
+		Ready:      view.Ready,
+		Log:        log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the Sidecar decision leader election: %w", err)
+	}
+	log.Info("Sidecar decisions go through the leader of a Lease", "lease", namespace+"/"+decider.LeaseName, "identity", d.Identity(), "serverName", serverName)
+	return d, nil
 }

@@ -293,6 +293,51 @@ func TestCertificatesMatchDeployment(t *testing.T) {
 	}
 }
 
+// TestDecisionLeaderReachable: with leader election on, the other replicas
+// forward to the decision leader at the address it advertises ($POD_IP and
+// the webhook port) and check its certificate for the Service's name in the
+// Lease namespace ($POD_NAMESPACE): the Deployment passes both from the
+// downward API, and the serving certificate names the Service.
+func TestDecisionLeaderReachable(t *testing.T) {
+	requireDeployed(t)
+	dep, err := env.client.AppsV1().Deployments(webhookNamespace).Get(context.Background(), "sidecar-webhook", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	if !contains(c.Args, "--leader-elect=true") {
+		t.Fatalf("args %q: the Deployment runs several replicas and needs --leader-elect=true", c.Args)
+	}
+	fieldOf := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			fieldOf[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	if fieldOf["POD_IP"] != "status.podIP" {
+		t.Errorf("env POD_IP comes from %q, want the downward API's status.podIP (the address the leader advertises)", fieldOf["POD_IP"])
+	}
+	if fieldOf["POD_NAMESPACE"] != "metadata.namespace" {
+		t.Errorf("env POD_NAMESPACE comes from %q, want metadata.namespace (the Leases' namespace and the certificate's name)", fieldOf["POD_NAMESPACE"])
+	}
+	for _, arg := range c.Args {
+		for _, flag := range []string{"--advertise-address", "--decider-server-name", "--leader-election-namespace"} {
+			if strings.HasPrefix(arg, flag) {
+				t.Errorf("arg %s overrides the default the forwarding relies on", arg)
+			}
+		}
+	}
+	serving := renderedObject(t, "Certificate", webhookNamespace, "sidecar-webhook-serving")
+	dnsNames, _, _ := unstructured.NestedStringSlice(serving.Object, "spec", "dnsNames")
+	if want := "sidecar-webhook." + webhookNamespace + ".svc"; !contains(dnsNames, want) {
+		t.Errorf("serving Certificate dnsNames %q lack %s, the name followers verify the leader's certificate for", dnsNames, want)
+	}
+	issuer, _, _ := unstructured.NestedString(serving.Object, "spec", "issuerRef", "name")
+	if _, isCA, _ := unstructured.NestedMap(renderedObject(t, "Issuer", webhookNamespace, issuer).Object, "spec", "ca"); !isCA {
+		t.Errorf("the serving Certificate's issuer %s is not a CA issuer: its Secret would carry no ca.crt for followers to verify the leader with", issuer)
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

@@ -99,7 +99,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{[]string{"patch"}, "pods", []string{allNamespaces}, true, "pod annotation reconciler"},
 		{[]string{"create"}, "events", []string{allNamespaces}, true, "audit Events (core/v1)"},
 		{[]string{"create"}, "events.events.k8s.io", []string{allNamespaces}, true, "audit Events (events.k8s.io/v1)"},
-		{[]string{"get", "create", "update"}, "leases.coordination.k8s.io", []string{webhookNamespace}, true, "leader election"},
+		{[]string{"get", "create", "update"}, "leases.coordination.k8s.io", []string{webhookNamespace}, true, "leader election, the Sidecar decision Lease and its ledgers"},
 		{[]string{"list", "watch"}, "mutatingwebhookconfigurations.admissionregistration.k8s.io", []string{allNamespaces}, true, "Istio's injector configurations (which revisions inject)"},
 		{[]string{"list"}, "nodes", []string{allNamespaces}, true, "the nodes' pod CIDRs (the cluster's IP family)"},
 		{[]string{"get", "watch", "patch", "update", "delete"}, "nodes", []string{allNamespaces}, false, "nodes are listed once at start, nothing more"},

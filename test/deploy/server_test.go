@@ -2,6 +2,9 @@ package deploy_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,14 +16,18 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/sidecar-webhook/sidecar-webhook/certs"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/decider"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
+	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
 const (
@@ -91,6 +98,9 @@ spec:
 //     and watch allowed on each watched type (and ConfigMaps in istio-system);
 //   - it acquires a Lease in sidecar-webhook-system (leader election), and
 //     releases it on shutdown;
+//   - it takes the Sidecar decision Lease, writes a ledger Lease for a
+//     Sidecar it admits while warming up (leases create and update), and
+//     releases the decision Lease on shutdown;
 //   - the audit records a Warning Event SidecarConflict (events create);
 //   - the pod annotation reconciler annotates an existing pod (pods patch);
 //   - nothing in its logs, client-go's included, says "forbidden".
@@ -218,6 +228,32 @@ func TestServerRunsUnderServiceAccount(t *testing.T) {
 		t.Logf("Lease %s/%s held by %s", webhookNamespace, leaseName, holder)
 	}
 
+	// The Sidecar decision leader: its own Lease, taken at once (the only
+	// replica). Its first seconds as leader are a warm-up, in which it
+	// records what it admits in a ledger Lease (create, update), so a
+	// review sent now writes one.
+	err = waitFor(readyTimeout, func() (bool, error) {
+		l, err := env.client.CoordinationV1().Leases(webhookNamespace).Get(ctx, decider.LeaseName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil && l.Spec.HolderIdentity != nil && strings.HasSuffix(*l.Spec.HolderIdentity, "_127.0.0.1:"+strconv.Itoa(webhookPort)), err
+	})
+	if err != nil {
+		t.Errorf("the decision Lease %s/%s is not held by the server: %v", webhookNamespace, decider.LeaseName, err)
+	}
+	createNamespace(t, decisionNamespace, nil)
+	allowed, warnings, err := reviewSidecar(bundle.CACert, webhookPort, decisionNamespace, "default")
+	if err != nil || !allowed {
+		t.Errorf("a Sidecar reviewed during the leader's warm-up: allowed=%v warnings=%q err=%v", allowed, warnings, err)
+	}
+	ledger, err := env.client.CoordinationV1().Leases(webhookNamespace).Get(ctx, decider.LedgerName(decisionNamespace), metav1.GetOptions{})
+	if err != nil {
+		t.Errorf("no ledger Lease after a warm-up admission: %v", err)
+	} else if !strings.Contains(ledger.Annotations[decider.AnnotationAdmitted], `"namespace":"`+decisionNamespace+`"`) {
+		t.Errorf("ledger Lease %s does not record the admission: %v", ledger.Name, ledger.Annotations)
+	}
+
 	// The audit's Event on the conflicting Sidecars.
 	var event *corev1.Event
 	err = waitFor(eventTimeout, func() (bool, error) {
@@ -270,9 +306,14 @@ func TestServerRunsUnderServiceAccount(t *testing.T) {
 			len(forbidden), serviceAccountUser, strings.Join(forbidden, "\n"))
 	}
 
-	// Stepping down releases the Lease (LeaderElectionReleaseOnCancel needs
+	// Stepping down releases the Leases (LeaderElectionReleaseOnCancel needs
 	// update on leases, granted by the Role).
 	stop()
+	if l, err := env.client.CoordinationV1().Leases(webhookNamespace).Get(ctx, decider.LeaseName, metav1.GetOptions{}); err != nil {
+		t.Error(err)
+	} else if l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
+		t.Errorf("the decision Lease is still held by %s after the server stopped", *l.Spec.HolderIdentity)
+	}
 	if leaseName != "" {
 		l, err := env.client.CoordinationV1().Leases(webhookNamespace).Get(ctx, leaseName, metav1.GetOptions{})
 		if err != nil {
@@ -287,6 +328,37 @@ func TestServerRunsUnderServiceAccount(t *testing.T) {
 			t.Errorf("permission error while stopping: %s", line)
 		}
 	}
+}
+
+// decisionNamespace receives one Sidecar review during the decision
+// leader's warm-up.
+const decisionNamespace = "deploy-decision"
+
+// reviewSidecar posts the AdmissionReview of a namespace-wide Sidecar CREATE
+// to the server, as the API server would, and returns its answer.
+func reviewSidecar(caPEM []byte, port int, namespace, name string) (bool, []string, error) {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	obj := fmt.Sprintf(`{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":%q,"namespace":%q},"spec":{"egress":[{"hosts":["./*"]}]}}`, name, namespace)
+	body := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deploy-1","kind":{"group":"networking.istio.io","version":"v1","kind":"Sidecar"},`+
+		`"resource":{"group":"networking.istio.io","version":"v1","resource":"sidecars"},"namespace":%q,"name":%q,"operation":"CREATE","userInfo":{"username":"deploy-test"},"object":%s}}`, namespace, name, obj)
+	resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.ValidateSidecarsPath), "application/json", strings.NewReader(body))
+	if err != nil {
+		return false, nil, err
+	}
+	defer resp.Body.Close()
+	var review admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&review); err != nil {
+		return false, nil, err
+	}
+	if review.Response == nil {
+		return false, nil, fmt.Errorf("no response in the review")
+	}
+	if !review.Response.Allowed && review.Response.Result != nil {
+		return false, review.Response.Warnings, fmt.Errorf("%d %s", review.Response.Result.Code, review.Response.Result.Message)
+	}
+	return review.Response.Allowed, review.Response.Warnings, nil
 }
 
 // isPermissionError reports whether a log line carries the API server's

@@ -284,7 +284,7 @@ func TestConflictWarnings(t *testing.T) {
 			setup:    []string{selectorSidecar("by-app", "app", "web")},
 			manifest: selectorSidecar("by-tier", "tier", "front"),
 			want: []string{
-				"Warning: spec.workloadSelector.labels: [SW1004] selects the same workloads as {{NS}}/by-app if a workload carries both label sets (app=web, tier=front); none with a sidecar proxy exists now",
+				"Warning: spec.workloadSelector.labels: [SW1004] selects the same workloads as {{NS}}/by-app if a workload carries both label sets (app=web,tier=front); none with a sidecar proxy exists now",
 			},
 		},
 		{

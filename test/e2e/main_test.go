@@ -40,6 +40,10 @@ const (
 	validatingWebhook = "validate.sidecars.sidecar-webhook.io"
 	deniedByWebhook   = `admission webhook "` + validatingWebhook + `" denied the request`
 
+	// devLeaseNamespace holds dev's Leases (leader election and the Sidecar
+	// decision leader).
+	devLeaseNamespace = "kube-system"
+
 	readyPrefix  = "ready: export KUBECONFIG="
 	readyTimeout = 120 * time.Second
 	stopTimeout  = 30 * time.Second
@@ -204,7 +208,11 @@ func startDev(binary, assets, tmp string) (*devProcess, error) {
 	// Events within seconds instead of dev's default minute. The namespace
 	// override lets TestRatchet create Sidecars in warn mode, in its own
 	// namespace only, as a cluster holds them from before enforcement.
-	d.cmd = exec.Command(binary, "dev", "--state-dir", env.stateDir, "--assets", assets, "--audit-interval=2s", "--allow-namespace-override")
+	// With --leader-elect dev runs as one replica of many: it takes the
+	// Sidecar decision Lease (first to campaign), and the replicas the
+	// race tests start forward to it.
+	d.cmd = exec.Command(binary, "dev", "--state-dir", env.stateDir, "--assets", assets, "--audit-interval=2s", "--allow-namespace-override",
+		"--leader-elect", "--leader-election-namespace", devLeaseNamespace)
 	d.cmd.Stdout = d.stdout
 	d.cmd.Stderr = logFile
 	d.cmd.SysProcAttr = devProcAttr()

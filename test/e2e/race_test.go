@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -68,61 +69,163 @@ func TestRaceSingleReplica(t *testing.T) {
 	}
 }
 
-// TestRaceTwoReplicas measures (and reports; it asserts nothing about it)
-// the window in which two replicas admit two conflicting Sidecars: each
-// replica sees only what is stored, or pending on itself.
+// raceRounds is how many times each multi-replica measurement runs over
+// fresh namespaces.
+const raceRounds = 3
+
+// TestRaceTwoReplicas: dev (the Sidecar decision leader: it runs with
+// --leader-elect and took the Lease first) and a second replica, `serve`
+// against the same control plane. Conflicting namespace-wide Sidecars fired
+// at the same instant through the two replicas: at most one is admitted in
+// every namespace, because the second replica forwards to the leader.
 func TestRaceTwoReplicas(t *testing.T) {
 	t.Parallel()
 	client := webhookHTTPClient(t)
-	replica1 := devValidateURL(t)
-	replica2 := startSecondReplica(t, replica1)
+	dev := devValidateURL(t)
+	replica2 := startReplica(t, "replica2", dev)
+	sidecars := env.dynamic.Resource(resources["Sidecar"])
 
-	// 1. Decisions only: review A to replica 1 and review B to replica 2 at
-	// once, neither object ever stored. Both are expected to be allowed:
-	// the window between a decision and the write it allows.
-	decisionOnly := 0
-	for _, ns := range createNamespaces(t, "race-direct", racePairs) {
-		var allowed [2]bool
-		var errs [2]error
-		simultaneously(
-			func() { allowed[0], errs[0] = review(client, replica1, ns, "a") },
-			func() { allowed[1], errs[1] = review(client, replica2, ns, "b") },
-		)
-		for _, err := range errs {
-			if err != nil {
-				t.Fatalf("namespace %s: %v", ns, err)
+	for round := 1; round <= raceRounds; round++ {
+		// 1. Decisions only: review a to dev and review b to replica 2 at
+		// once, neither object ever stored (before the decision leader,
+		// 20 of 20 pairs were both allowed).
+		decisionOnly := 0
+		for _, ns := range createNamespaces(t, "race-direct", racePairs) {
+			var allowed [2]bool
+			var errs [2]error
+			simultaneously(
+				func() { allowed[0], errs[0] = review(client, dev, ns, "a") },
+				func() { allowed[1], errs[1] = review(client, replica2.validateURL, ns, "b") },
+			)
+			for _, err := range errs {
+				if err != nil {
+					t.Fatalf("namespace %s: %v", ns, err)
+				}
+			}
+			if allowed[0] && allowed[1] {
+				decisionOnly++
 			}
 		}
-		if allowed[0] && allowed[1] {
-			decisionOnly++
+		t.Logf("round %d, two replicas, decisions only (review a to dev, b to replica 2 at once, nothing stored): %d of %d pairs both allowed", round, decisionOnly, racePairs)
+		if decisionOnly != 0 {
+			t.Errorf("round %d: %d pairs both allowed by two replicas (decisions only), want 0", round, decisionOnly)
 		}
-	}
-	t.Logf("race window (two replicas, decisions only: review a to replica 1 and review b to replica 2 at once, nothing stored): %d of %d pairs both allowed", decisionOnly, racePairs)
 
-	// 2. The realistic flow: A created through the API server (which asks
-	// replica 1) while replica 2 is asked about B at the same instant.
-	sidecars := env.dynamic.Resource(resources["Sidecar"])
-	afterStore, stored := 0, 0
-	for _, ns := range createNamespaces(t, "race-store", racePairs) {
-		var createErr, reviewErr error
-		var allowedB bool
-		simultaneously(
-			func() { createErr = createObject(sidecars.Namespace(ns), withNamespace(wideSidecar("a"), ns)) },
-			func() { allowedB, reviewErr = review(client, replica2, ns, "b") },
-		)
-		if reviewErr != nil {
-			t.Fatalf("namespace %s: %v", ns, reviewErr)
+		// 2. The realistic flow: a created through the API server (which
+		// asks dev) while replica 2 is asked about b at the same instant.
+		afterStore, stored, allowedBs := 0, 0, 0
+		for _, ns := range createNamespaces(t, "race-store", racePairs) {
+			var createErr, reviewErr error
+			var allowedB bool
+			simultaneously(
+				func() { createErr = createObject(sidecars.Namespace(ns), withNamespace(wideSidecar("a"), ns)) },
+				func() { allowedB, reviewErr = review(client, replica2.validateURL, ns, "b") },
+			)
+			if reviewErr != nil {
+				t.Fatalf("namespace %s: %v", ns, reviewErr)
+			}
+			if createErr == nil {
+				stored++
+			} else if !apierrors.IsInvalid(createErr) {
+				t.Errorf("namespace %s: creating a through the API server: %v", ns, createErr)
+			}
+			if allowedB {
+				allowedBs++
+			}
+			if createErr == nil && allowedB {
+				afterStore++
+			}
 		}
-		if createErr != nil {
-			t.Errorf("namespace %s: creating a through the API server: %v", ns, createErr)
-			continue
-		}
-		stored++
-		if allowedB {
-			afterStore++
+		t.Logf("round %d, two replicas (a created through the API server via dev, b reviewed by replica 2 at the same instant): both admitted in %d of %d pairs (a stored in %d, b allowed in %d)", round, afterStore, racePairs, stored, allowedBs)
+		if afterStore != 0 {
+			t.Errorf("round %d: b admitted although a got stored in %d pairs, want 0", round, afterStore)
 		}
 	}
-	t.Logf("race window (two replicas: a created through the API server via replica 1, b reviewed by replica 2 at the same instant): b allowed although a got stored in %d of %d pairs", afterStore, stored)
+	// Replica 2 decided nothing itself: every conflict-capable decision
+	// went to the leader (denials it could see itself stay local).
+	paths := replica2.decisionPaths(t)
+	if paths["forwarded"] == 0 || paths["fallback"] != 0 || paths["leader"] != 0 {
+		t.Errorf("replica 2 decisions by path %v: want forwarded ones and no fallback or leader decision", paths)
+	}
+	t.Logf("replica 2 decisions by path: %v", paths)
+}
+
+// TestRaceThreeReplicas: the same with three replicas, three conflicting
+// namespace-wide Sidecars per namespace, one through each.
+func TestRaceThreeReplicas(t *testing.T) {
+	t.Parallel()
+	client := webhookHTTPClient(t)
+	dev := devValidateURL(t)
+	replica2 := startReplica(t, "replica2-of-3", dev)
+	replica3 := startReplica(t, "replica3-of-3", dev)
+	sidecars := env.dynamic.Resource(resources["Sidecar"])
+
+	for round := 1; round <= raceRounds; round++ {
+		decisionOnly := 0
+		for _, ns := range createNamespaces(t, "race3-direct", racePairs) {
+			var allowed [3]bool
+			var errs [3]error
+			simultaneously(
+				func() { allowed[0], errs[0] = review(client, dev, ns, "a") },
+				func() { allowed[1], errs[1] = review(client, replica2.validateURL, ns, "b") },
+				func() { allowed[2], errs[2] = review(client, replica3.validateURL, ns, "c") },
+			)
+			for _, err := range errs {
+				if err != nil {
+					t.Fatalf("namespace %s: %v", ns, err)
+				}
+			}
+			if count(allowed[:]) > 1 {
+				decisionOnly++
+			}
+		}
+		t.Logf("round %d, three replicas, decisions only: more than one allowed in %d of %d namespaces", round, decisionOnly, racePairs)
+		if decisionOnly != 0 {
+			t.Errorf("round %d: %d namespaces with more than one of three conflicting Sidecars allowed (decisions only), want 0", round, decisionOnly)
+		}
+
+		afterStore := 0
+		for _, ns := range createNamespaces(t, "race3-store", racePairs) {
+			var createErr error
+			var allowed [2]bool
+			var errs [2]error
+			simultaneously(
+				func() { createErr = createObject(sidecars.Namespace(ns), withNamespace(wideSidecar("a"), ns)) },
+				func() { allowed[0], errs[0] = review(client, replica2.validateURL, ns, "b") },
+				func() { allowed[1], errs[1] = review(client, replica3.validateURL, ns, "c") },
+			)
+			for _, err := range errs {
+				if err != nil {
+					t.Fatalf("namespace %s: %v", ns, err)
+				}
+			}
+			if createErr != nil && !apierrors.IsInvalid(createErr) {
+				t.Errorf("namespace %s: creating a through the API server: %v", ns, createErr)
+			}
+			if admitted := count(append(allowed[:], createErr == nil)); admitted > 1 {
+				afterStore++
+			}
+		}
+		t.Logf("round %d, three replicas (a created through the API server via dev, b and c reviewed by replicas 2 and 3 at the same instant): more than one admitted in %d of %d namespaces", round, afterStore, racePairs)
+		if afterStore != 0 {
+			t.Errorf("round %d: %d namespaces with more than one of three conflicting Sidecars admitted, want 0", round, afterStore)
+		}
+	}
+	for name, r := range map[string]*replica{"replica 2": replica2, "replica 3": replica3} {
+		if paths := r.decisionPaths(t); paths["forwarded"] == 0 || paths["fallback"] != 0 {
+			t.Errorf("%s decisions by path %v: want forwarded ones and no fallback", name, paths)
+		}
+	}
+}
+
+func count(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // simultaneously runs the functions in goroutines released together by a
@@ -223,14 +326,21 @@ func webhookHTTPClient(t *testing.T) *http.Client {
 	}
 }
 
-// startSecondReplica runs `sidecar-webhook serve` against the dev control
-// plane with dev's serving certificate, as a second replica would, and
-// returns its validation URL (same path as replica1's). It is stopped when
-// the test ends. It is not registered with the API server.
-func startSecondReplica(t *testing.T, replica1 string) string {
+// replica is a `sidecar-webhook serve` started by a test.
+type replica struct {
+	validateURL string
+	metricsURL  string
+}
+
+// startReplica runs `sidecar-webhook serve` against the dev control plane
+// with dev's serving certificate, as another replica of the Deployment
+// would: leader election on (it follows dev, which holds the decision
+// Lease, and forwards to it). It is not registered with the API server;
+// the tests send it reviews. It is stopped when the test ends.
+func startReplica(t *testing.T, name, devURL string) *replica {
 	t.Helper()
-	port, health := freePort(t), freePort(t)
-	logPath := filepath.Join(env.tmp, "replica2.log")
+	port, health, metrics := freePort(t), freePort(t), freePort(t)
+	logPath := filepath.Join(env.tmp, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -238,10 +348,14 @@ func startSecondReplica(t *testing.T, replica1 string) string {
 	cmd := exec.Command(filepath.Join(env.root, "bin", "sidecar-webhook"), "serve",
 		"--kubeconfig", env.kubeconfig,
 		"--cert-dir", filepath.Join(env.stateDir, "certs"),
+		"--advertise-address", "127.0.0.1",
 		"--port", strconv.Itoa(port),
 		"--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(health),
-		"--metrics-bind-address", "0",
-		"--leader-elect=false",
+		"--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(metrics),
+		"--leader-elect=true",
+		"--leader-election-namespace", devLeaseNamespace,
+		// dev's certificate names localhost and 127.0.0.1.
+		"--decider-server-name", "localhost",
 		"--audit-interval=0",
 		// One reconciler (dev's) is enough.
 		"--reconcile-pods=false",
@@ -265,16 +379,19 @@ func startSecondReplica(t *testing.T, replica1 string) string {
 		case <-time.After(stopTimeout):
 			_ = cmd.Process.Kill()
 			<-exited
-			t.Errorf("the second replica did not exit within %s of SIGTERM", stopTimeout)
+			t.Errorf("%s did not exit within %s of SIGTERM", name, stopTimeout)
+		}
+		if t.Failed() {
+			t.Logf("last lines of %s:\n%s", logPath, tail(logPath, 30))
 		}
 	})
 
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
 	start := time.Now()
-	waitUntil(t, 60*time.Second, "the second replica's "+readyz, func() (bool, string) {
+	waitUntil(t, 60*time.Second, name+"'s "+readyz, func() (bool, string) {
 		select {
 		case <-exited:
-			t.Fatalf("the second replica exited:\n%s", tail(logPath, 30))
+			t.Fatalf("%s exited:\n%s", name, tail(logPath, 30))
 		default:
 		}
 		resp, err := http.Get(readyz)
@@ -285,13 +402,84 @@ func startSecondReplica(t *testing.T, replica1 string) string {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, string(body)
 	})
-	t.Logf("second replica ready in %s (log %s)", time.Since(start).Round(100*time.Millisecond), logPath)
-	u, err := url.Parse(replica1)
+	r := &replica{metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics)}
+	// Ready is not enough: it must also have seen who leads (its elector
+	// reads the Lease right after the caches synced).
+	waitUntil(t, 30*time.Second, name+" following the decision leader", func() (bool, string) {
+		v, err := r.metric(`sidecar_webhook_decision_leader`)
+		return err == nil && v == 0 && strings.Contains(readFile(logPath), `"Sidecar decision leader"`), fmt.Sprint(v, err)
+	})
+	t.Logf("%s ready in %s (log %s)", name, time.Since(start).Round(100*time.Millisecond), logPath)
+	u, err := url.Parse(devURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	return u.String()
+	r.validateURL = u.String()
+	return r
+}
+
+func readFile(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
+}
+
+// metric reads one sample from the replica's /metrics.
+func (r *replica) metric(name string) (float64, error) {
+	samples, err := r.metrics()
+	if err != nil {
+		return 0, err
+	}
+	v, ok := samples[name]
+	if !ok {
+		return 0, fmt.Errorf("no sample %s", name)
+	}
+	return v, nil
+}
+
+func (r *replica) metrics() (map[string]float64, error) {
+	resp, err := http.Get(r.metricsURL)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, nil
+}
+
+// decisionPaths sums the replica's Sidecar decisions by path.
+func (r *replica) decisionPaths(t *testing.T) map[string]float64 {
+	t.Helper()
+	samples, err := r.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for name, v := range samples {
+		rest, ok := strings.CutPrefix(name, `sidecar_webhook_sidecar_decisions_total{path="`)
+		if !ok {
+			continue
+		}
+		path, _, _ := strings.Cut(rest, `"`)
+		out[path] += v
+	}
+	return out
 }
 
 func freePort(t *testing.T) int {

@@ -69,7 +69,7 @@ func startWebhook(t *testing.T, extra ...string) *webhookProc {
 		addr:       net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		healthURL:  "http://127.0.0.1:" + strconv.Itoa(health),
 		metricsURL: "http://127.0.0.1:" + strconv.Itoa(metrics) + "/metrics",
-		logPath:    filepath.Join(env.tmp, strings.ReplaceAll(t.Name(), "/", "_")+".log"),
+		logPath:    filepath.Join(env.tmp, strings.ReplaceAll(t.Name(), "/", "_")+"-"+strconv.Itoa(port)+".log"),
 		exited:     make(chan struct{}),
 		client:     newHTTP2Client(),
 		plain:      &http.Client{Timeout: 5 * time.Second},

@@ -56,6 +56,7 @@ type options struct {
 	profileDir  string
 	rounds      int
 	serverEnv   []string
+	serverArgs  []string
 }
 
 // Run is one measurement: the floor and the scenario back to back.
@@ -85,6 +86,7 @@ type StateReport struct {
 	// API server alone (what the validator's confirming read costs).
 	ConfirmRead    []load.Result `json:"confirmRead,omitempty"`
 	ServerEnv      []string      `json:"serverEnv,omitempty"`
+	ServerArgs     []string      `json:"serverArgs,omitempty"`
 	ServerLog      string        `json:"serverLog,omitempty"`
 	LoadAvgAtStart string        `json:"loadAvgAtStart"`
 	LoadAvgAtEnd   string        `json:"loadAvgAtEnd"`
@@ -127,6 +129,10 @@ func main() {
 			return fmt.Errorf("want KEY=VALUE")
 		}
 		o.serverEnv = append(o.serverEnv, s)
+		return nil
+	})
+	flag.Func("server-arg", "a flag added to the server's command line (repeatable), e.g. --leader-elect=true to measure the Sidecar decision leader's path", func(s string) error {
+		o.serverArgs = append(o.serverArgs, s)
 		return nil
 	})
 	flag.StringVar(&o.profileDir, "profile-dir", "", "save the server's heap profile after the cache sync and a CPU profile of each measured run here")
@@ -219,7 +225,7 @@ func loadAvg() string {
 }
 
 func runState(ctx context.Context, o options, st load.State) (StateReport, error) {
-	sr := StateReport{State: st, LoadAvgAtStart: loadAvg(), ServerEnv: o.serverEnv}
+	sr := StateReport{State: st, LoadAvgAtStart: loadAvg(), ServerEnv: o.serverEnv, ServerArgs: o.serverArgs}
 	istioCRDs, err := crds.IstioCRDs()
 	if err != nil {
 		return sr, err
@@ -281,7 +287,7 @@ func runState(ctx context.Context, o options, st load.State) (StateReport, error
 	}
 	sr.ServerLog = filepath.Join(workDir, "server.log")
 	srv, err := load.StartServer(load.ServerOptions{
-		Binary: o.serverBin, Kubeconfig: cluster.KubeconfigPath, CertDir: certDir, LogPath: sr.ServerLog, Env: o.serverEnv,
+		Binary: o.serverBin, Kubeconfig: cluster.KubeconfigPath, CertDir: certDir, LogPath: sr.ServerLog, Env: o.serverEnv, Extra: o.serverArgs,
 	})
 	if err != nil {
 		return sr, err
