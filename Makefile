@@ -13,7 +13,7 @@ STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -race -count=1
 FUZZ_TIME ?= 2m
 
-.PHONY: all build run test unit e2e lint bench fuzz controlplane image image-push tools-test clean istiodiff
+.PHONY: all build run test unit e2e lint bench fuzz controlplane helm chart-test image image-push tools-test clean istiodiff
 
 all: build
 
@@ -40,16 +40,24 @@ $(BIN)/kubectl: $(CONTROLPLANE)/go.mod $(CONTROLPLANE)/go.sum
 $(BIN)/kube-controller-manager: $(CONTROLPLANE)/go.mod $(CONTROLPLANE)/go.sum
 	cd $(CONTROLPLANE) && $(GO) build -o $@ k8s.io/kubernetes/cmd/kube-controller-manager
 
+## helm: the Helm CLI the chart tests run, built from the tools module (which
+## pins its version); rebuilt only when that module's requirements change.
+helm: $(BIN)/helm
+
+$(BIN)/helm: $(TOOLS)/go.mod $(TOOLS)/go.sum
+	cd $(TOOLS) && $(GO) build -o $@ helm.sh/helm/v4/cmd/helm
+
 ## run: a local control plane (etcd + kube-apiserver) with the webhook
 ## registered; prints `ready: export KUBECONFIG=...`; Ctrl-C stops it all.
 run: build controlplane
 	$(GO) mod download istio.io/api
 	$(BIN)/sidecar-webhook dev --state-dir $(CURDIR)/.local --log-development $(RUN_FLAGS)
 
-## test: lint, unit tests, end-to-end tests against the real control plane,
-## the tools module's tests (image) and the comparison with Istio's own code
+## test: lint, unit tests, end-to-end tests against the real control plane
+## (the kustomize manifests and the Helm chart among them), the tools
+## module's tests (image) and the comparison with Istio's own code
 ## (test/istiodiff).
-test: lint build controlplane
+test: lint build controlplane $(BIN)/helm
 	$(GO) mod download istio.io/api
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) tools-test
@@ -60,6 +68,12 @@ test: lint build controlplane
 ## race detector would triple its build.
 istiodiff:
 	cd test/istiodiff && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+## chart-test: the Helm chart alone: lint, its defaults against deploy/,
+## its values (test/chart), and both installations applied to the real API
+## server with their RBAC checked by impersonation (test/deploy).
+chart-test: controlplane $(BIN)/helm
+	KUBEBUILDER_ASSETS=$(BIN) $(GO) test $(TEST_FLAGS) ./test/chart/ ./test/deploy/
 
 ## unit: the tests that need no control plane.
 unit:
