@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 )
 
 // CaptureModeDefault is the value an absent captureMode stands for.
@@ -28,6 +29,7 @@ type Change struct {
 
 // Note explains a default deliberately not written.
 type Note struct {
+	Rule    rules.ID
 	Path    string
 	Message string
 }
@@ -66,7 +68,7 @@ func Apply(obj map[string]any, opts Options) (changes []Change, notes []Note) {
 					listener["bind"] = loopback[0]
 					changes = append(changes, Change{Path: path + ".bind", Value: loopback[0]})
 				} else {
-					notes = append(notes, Note{Path: path + ".bind", Message: "left empty: on this dual-stack cluster the proxy binds a captureMode NONE listener to both loopback addresses (" +
+					notes = append(notes, Note{Rule: rules.DualStackBind, Path: path + ".bind", Message: "left empty: on this dual-stack cluster the proxy binds a captureMode NONE listener to both loopback addresses (" +
 						strings.Join(loopback, " and ") + "); writing one bind would drop the other"})
 				}
 			}

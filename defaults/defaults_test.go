@@ -16,6 +16,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
@@ -64,7 +65,7 @@ func TestApply(t *testing.T) {
 			family: mesh.DualStack,
 			in:     `{"spec":{"egress":[{"captureMode":"NONE","port":{"number":3306},"hosts":["./*"]}]}}`,
 			want:   `{"spec":{"egress":[{"captureMode":"NONE","port":{"number":3306},"hosts":["./*"]}]}}`,
-			notes: []defaults.Note{{Path: "spec.egress[0].bind",
+			notes: []defaults.Note{{Rule: rules.DualStackBind, Path: "spec.egress[0].bind",
 				Message: "left empty: on this dual-stack cluster the proxy binds a captureMode NONE listener to both loopback addresses (127.0.0.1 and ::1); writing one bind would drop the other"}},
 		},
 		{

@@ -112,6 +112,10 @@ func Effective(s *sidecar.Sidecar, opts EffectiveOptions) (egress, ingress []Eff
 			e.BindToPort = l.GetCaptureMode() == networkingv1alpha3.CaptureMode_NONE
 		}
 		switch {
+		case !e.BindToPort && noneMode:
+			// It would be a filter chain of the iptables-fed inbound
+			// listener, which interception NONE does not build.
+			e.Skipped = SkippedInboundWithoutIPTables
 		case !e.BindToPort:
 			e.Note = NoteIPTables
 		case l.GetBind() != "":
@@ -122,9 +126,33 @@ func Effective(s *sidecar.Sidecar, opts EffectiveOptions) (egress, ingress []Eff
 		if noneMode {
 			e.Note = joinNotes(e.Note, NoteServiceInbound)
 		}
+		if e.Skipped == "" {
+			e.Skipped = reservedInboundConflict(e.Port, l.GetBind(), e.Protocol, opts.IPFamily)
+		}
 		ingress = append(ingress, e)
 	}
 	return egress, ingress
+}
+
+// SkippedInboundWithoutIPTables explains an ingress listener that waits for
+// iptables under interception NONE.
+const SkippedInboundWithoutIPTables = "captureMode IPTABLES needs the inbound listener iptables feeds, which istiod does not build under interception NONE: nothing listens on this port"
+
+// reservedInboundPorts are the proxy's status and Prometheus ports (the
+// pilot-agent defaults): an ingress listener on one of them on the wildcard
+// address, or HTTP without a bind, is skipped (the outbound capture ports do
+// not apply inbound).
+var reservedInboundPorts = []uint32{15021, 15090}
+
+func reservedInboundConflict(port uint32, bind, protocol string, family mesh.IPFamily) string {
+	if !slices.Contains(reservedInboundPorts, port) {
+		return ""
+	}
+	wildcard := family.WildcardAddresses()[0]
+	if (bind != "" && bind != wildcard) || (bind == "" && !isHTTP(protocol)) {
+		return ""
+	}
+	return fmt.Sprintf("port %d is one of the proxy's own listeners (%s); istiod skips this listener", port, joinPorts(reservedInboundPorts))
 }
 
 // reservedPorts are the proxy's own listeners (the mesh defaults: outbound

@@ -142,6 +142,27 @@ func TestEffective(t *testing.T) {
 			},
 		},
 		{
+			name: "an ingress IPTABLES under interception NONE has nothing feeding it",
+			spec: `{"ingress":[{"port":{"number":9080,"protocol":"HTTP","name":"h"},"defaultEndpoint":"127.0.0.1:8080","captureMode":"IPTABLES"}]}`,
+			opts: none,
+			wantIngress: []EffectiveListener{
+				{Direction: "ingress", Port: 9080, Protocol: "HTTP", Name: "h", CaptureMode: "IPTABLES", DefaultEndpoint: "127.0.0.1:8080",
+					Skipped: SkippedInboundWithoutIPTables, Note: NoteServiceInbound},
+			},
+		},
+		{
+			name: "an ingress listener on the status port: HTTP without bind skipped, TCP kept, wildcard bind skipped",
+			spec: `{"ingress":[{"port":{"number":15021,"protocol":"HTTP","name":"h"},"defaultEndpoint":"127.0.0.1:8080"},{"port":{"number":15090,"protocol":"TCP","name":"t"},"defaultEndpoint":"127.0.0.1:8081"},{"port":{"number":15090,"protocol":"TCP","name":"w"},"bind":"0.0.0.0","captureMode":"NONE","defaultEndpoint":"127.0.0.1:8082"}]}`,
+			opts: redirect,
+			wantIngress: []EffectiveListener{
+				{Direction: "ingress", Port: 15021, Protocol: "HTTP", Name: "h", CaptureMode: "DEFAULT", DefaultEndpoint: "127.0.0.1:8080", Note: NoteIPTables,
+					Skipped: "port 15021 is one of the proxy's own listeners (15021, 15090); istiod skips this listener"},
+				{Direction: "ingress", Port: 15090, Protocol: "TCP", Name: "t", CaptureMode: "DEFAULT", DefaultEndpoint: "127.0.0.1:8081", Note: NoteIPTables},
+				{Direction: "ingress", Port: 15090, Protocol: "TCP", Name: "w", CaptureMode: "NONE", BindToPort: true, Binds: []string{"0.0.0.0"}, DefaultEndpoint: "127.0.0.1:8082",
+					Skipped: "port 15090 is one of the proxy's own listeners (15021, 15090); istiod skips this listener"},
+			},
+		},
+		{
 			name: "reference partial-ip-tables example",
 			spec: `{"ingress":[{"bind":"172.16.1.32","port":{"number":80,"protocol":"HTTP","name":"somename"},"defaultEndpoint":"127.0.0.1:8080","captureMode":"NONE"}],
 				"egress":[{"captureMode":"IPTABLES","hosts":["*/*"]}]}`,

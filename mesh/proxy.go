@@ -164,15 +164,22 @@ func notInjected(namespaceLabels map[string]string, w Workload, reason string) P
 	return p
 }
 
-// kindOfInjected reads the injection templates: the gateway template makes a
-// gateway (it runs `pilot-agent proxy router`).
+// kindOfInjected reads the injection templates, applied in order, each
+// later one overriding the proxy container's arguments: the last of them
+// that sets the proxy's type decides (the gateway template runs
+// `pilot-agent proxy router`; sidecar and grpc-agent make a
+// sidecar). Templates this project does not know leave the type as it was.
 func kindOfInjected(annotations map[string]string) ProxyKind {
+	kind := SidecarProxy
 	for _, t := range strings.Split(annotations[AnnotationTemplates], ",") {
-		if strings.TrimSpace(t) == GatewayTemplate {
-			return GatewayProxy
+		switch strings.TrimSpace(t) {
+		case GatewayTemplate:
+			kind = GatewayProxy
+		case "sidecar", "grpc-agent":
+			kind = SidecarProxy
 		}
 	}
-	return SidecarProxy
+	return kind
 }
 
 // injectRequired is the injector's own decision once a webhook selected the

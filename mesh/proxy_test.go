@@ -99,6 +99,8 @@ func TestProxyOf(t *testing.T) {
 		// Gateways and waypoints.
 		{name: "gateway template", inj: none, nsLabels: enabled, w: Workload{Namespace: "prod", Annotations: map[string]string{AnnotationTemplates: "gateway"}}, want: GatewayProxy},
 		{name: "templates list with gateway", inj: none, nsLabels: enabled, w: Workload{Namespace: "prod", Annotations: map[string]string{AnnotationTemplates: "spire, gateway"}}, want: GatewayProxy},
+		{name: "a later template overrides the gateway's proxy type", inj: none, nsLabels: enabled, w: Workload{Namespace: "prod", Annotations: map[string]string{AnnotationTemplates: "gateway,sidecar"}}, want: SidecarProxy},
+		{name: "gateway after grpc-agent", inj: none, nsLabels: enabled, w: Workload{Namespace: "prod", Annotations: map[string]string{AnnotationTemplates: "grpc-agent,gateway"}}, want: GatewayProxy},
 		{name: "waypoint deployed by istiod", inj: canaryOnly, w: Workload{Namespace: "prod", Labels: map[string]string{LabelGatewayManaged: "istio.io-mesh-controller", KeySidecarInject: "false"}, Stage: StageRunning}, want: GatewayProxy},
 		// Ambient.
 		{name: "ambient namespace", inj: none, nsLabels: map[string]string{LabelDataplaneMode: DataplaneModeAmbient}, w: Workload{Namespace: "prod"}, want: NoProxy, ambient: true},

@@ -11,13 +11,14 @@
 package resolve
 
 import (
+	k8slabels "k8s.io/apimachinery/pkg/labels"
+
 	"cmp"
 	"slices"
 	"strings"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
-	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 )
 
 // Scope says where the applied Sidecar came from.
@@ -65,14 +66,15 @@ func ForProxy(view clusterview.View, namespace string, kind mesh.ProxyKind, labe
 
 // Resolve returns the Sidecar a sidecar proxy in namespace carrying labels
 // receives.
-func Resolve(view clusterview.View, namespace string, labels map[string]string) Resolution {
+func Resolve(view clusterview.View, namespace string, workloadLabels map[string]string) Resolution {
 	local := view.Sidecars(namespace)
 
 	var selecting []clusterview.SidecarRef
 	for _, s := range local {
 		// A non-nil empty selector is not namespace-wide: istiod ranks it
-		// with the selector Sidecars and it selects every workload.
-		if s.Selector != nil && sidecar.SelectorMatches(s.Selector, labels) {
+		// with the selector Sidecars and it selects every workload (as a
+		// selector from an empty set does).
+		if s.Selector != nil && k8slabels.SelectorFromValidatedSet(s.Selector).Matches(k8slabels.Set(workloadLabels)) {
 			selecting = append(selecting, s)
 		}
 	}

@@ -1,6 +1,8 @@
 package sidecar
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -36,16 +38,16 @@ func Decode(raw []byte) (*Sidecar, field.ErrorList) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, field.ErrorList{field.Invalid(objectPath, nil, fmt.Sprintf("malformed JSON: %v", err))}
+		return nil, field.ErrorList{rules.MalformedObject.On(field.Invalid(objectPath, nil, fmt.Sprintf("malformed JSON: %v", err)))}
 	}
 	// More() is false before a stray '}' or ']', so read one more token: only
 	// the end of the input may follow the object.
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, field.ErrorList{field.Invalid(objectPath, nil, "malformed JSON: data after the object")}
+		return nil, field.ErrorList{rules.MalformedObject.On(field.Invalid(objectPath, nil, "malformed JSON: data after the object"))}
 	}
 	obj, ok := doc.(map[string]any)
 	if !ok {
-		return nil, field.ErrorList{field.Invalid(objectPath, jsonTypeName(doc), "the object must be a JSON object")}
+		return nil, field.ErrorList{rules.MalformedObject.On(field.Invalid(objectPath, jsonTypeName(doc), "the object must be a JSON object"))}
 	}
 
 	var errs field.ErrorList
@@ -78,7 +80,7 @@ func Decode(raw []byte) (*Sidecar, field.ErrorList) {
 	specPath := field.NewPath("spec")
 	spec, present := obj["spec"]
 	if !present || spec == nil {
-		errs = append(errs, field.Required(specPath, "a Sidecar needs a spec"))
+		errs = append(errs, rules.SpecRequired.On(field.Required(specPath, "a Sidecar needs a spec")))
 		return nil, errs
 	}
 	md := (&networkingv1alpha3.Sidecar{}).ProtoReflect().Descriptor()
@@ -89,13 +91,13 @@ func Decode(raw []byte) (*Sidecar, field.ErrorList) {
 	}
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
-		return nil, field.ErrorList{field.InternalError(specPath, err)}
+		return nil, field.ErrorList{rules.InternalProblem.On(field.InternalError(specPath, err))}
 	}
 	// The shape was checked above with paths; protojson now only fills the
 	// message. Anything it still refuses (a malformed duration, say) is
 	// reported against the spec as a whole rather than dropped.
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(specJSON, &out.Spec); err != nil {
-		return nil, field.ErrorList{field.Invalid(specPath, nil, err.Error())}
+		return nil, field.ErrorList{rules.WrongType.On(field.Invalid(specPath, nil, err.Error()))}
 	}
 	return out, nil
 }
@@ -107,12 +109,12 @@ func decodeMetadata(meta any, into *metav1.ObjectMeta) field.ErrorList {
 	}
 	b, err := json.Marshal(meta)
 	if err != nil {
-		return field.ErrorList{field.InternalError(path, err)}
+		return field.ErrorList{rules.InternalProblem.On(field.InternalError(path, err))}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {
-		return field.ErrorList{field.Invalid(path, nil, strings.TrimPrefix(err.Error(), "json: "))}
+		return field.ErrorList{rules.WrongType.On(field.Invalid(path, nil, strings.TrimPrefix(err.Error(), "json: ")))}
 	}
 	return nil
 }
@@ -122,7 +124,7 @@ func checkMessage(md protoreflect.MessageDescriptor, v any, path *field.Path, de
 		return nil
 	}
 	if depth > MaxDepth {
-		return field.ErrorList{field.Invalid(path, nil, fmt.Sprintf("nested more than %d levels deep", MaxDepth))}
+		return field.ErrorList{rules.NestedTooDeep.On(field.Invalid(path, nil, fmt.Sprintf("nested more than %d levels deep", MaxDepth)))}
 	}
 	switch md.FullName() {
 	case "google.protobuf.Duration", "google.protobuf.Timestamp":
@@ -195,7 +197,7 @@ func checkField(fd protoreflect.FieldDescriptor, v any, path *field.Path, depth 
 		var errs field.ErrorList
 		for i, item := range list {
 			if item == nil {
-				errs = append(errs, field.Invalid(path.Index(i), nil, "must not be null"))
+				errs = append(errs, rules.NullEntry.On(field.Invalid(path.Index(i), nil, "must not be null")))
 				continue
 			}
 			errs = append(errs, checkSingular(fd, item, path.Index(i), depth+1)...)
@@ -238,7 +240,7 @@ func checkScalar(kind protoreflect.Kind, enum protoreflect.EnumDescriptor, v any
 			names = append(names, string(values.Get(i).Name()))
 		}
 		if !ok || values.ByName(protoreflect.Name(s)) == nil {
-			return field.ErrorList{field.NotSupported(path, v, names)}
+			return field.ErrorList{rules.UnknownEnumName.On(field.NotSupported(path, v, names))}
 		}
 	case protoreflect.FloatKind, protoreflect.DoubleKind:
 		if _, ok := v.(json.Number); !ok {
@@ -280,25 +282,25 @@ func checkInteger(kind protoreflect.Kind, v any, path *field.Path) field.ErrorLi
 	if err != nil {
 		u, uerr := strconv.ParseUint(text, 10, 64)
 		if uerr != nil {
-			return field.ErrorList{field.Invalid(path, v, "must be an integer")}
+			return field.ErrorList{rules.WrongType.On(field.Invalid(path, v, "must be an integer"))}
 		}
 		if float64(u) > hi {
-			return field.ErrorList{field.Invalid(path, v, fmt.Sprintf("must be between %.0f and %.0f", lo, hi))}
+			return field.ErrorList{rules.OutOfRange.On(field.Invalid(path, v, fmt.Sprintf("must be between %.0f and %.0f", lo, hi)))}
 		}
 		return nil
 	}
 	if float64(i) < lo || float64(i) > hi {
-		return field.ErrorList{field.Invalid(path, v, fmt.Sprintf("must be between %.0f and %.0f", lo, hi))}
+		return field.ErrorList{rules.OutOfRange.On(field.Invalid(path, v, fmt.Sprintf("must be between %.0f and %.0f", lo, hi)))}
 	}
 	return nil
 }
 
 func unknownField(path *field.Path, known []string) *field.Error {
-	return field.Forbidden(path, fmt.Sprintf("unknown field; known fields here: %s", strings.Join(known, ", ")))
+	return rules.UnknownField.On(field.Forbidden(path, fmt.Sprintf("unknown field; known fields here: %s", strings.Join(known, ", "))))
 }
 
 func wrongType(path *field.Path, v any, want string) *field.Error {
-	return field.TypeInvalid(path, shortValue(v), fmt.Sprintf("must be a JSON %s, not %s", want, jsonTypeName(v)))
+	return rules.WrongType.On(field.TypeInvalid(path, shortValue(v), fmt.Sprintf("must be a JSON %s, not %s", want, jsonTypeName(v))))
 }
 
 // shortValue keeps huge or nested values out of error messages.

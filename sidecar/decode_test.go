@@ -458,33 +458,6 @@ func TestIsServed(t *testing.T) {
 	}
 }
 
-func TestSelectorMatches(t *testing.T) {
-	cases := []struct {
-		name     string
-		selector map[string]string
-		labels   map[string]string
-		want     bool
-	}{
-		{name: "nil selector selects every workload (callers handle namespace-wide first)", selector: nil, labels: map[string]string{"app": "a"}, want: true},
-		{name: "empty selector selects every workload, as istiod", selector: map[string]string{}, labels: map[string]string{"app": "a"}, want: true},
-		{name: "empty selector selects a workload without labels", selector: map[string]string{}, labels: nil, want: true},
-		{name: "equal", selector: map[string]string{"app": "a"}, labels: map[string]string{"app": "a"}, want: true},
-		{name: "subset of labels", selector: map[string]string{"app": "a"}, labels: map[string]string{"app": "a", "v": "1"}, want: true},
-		{name: "missing label", selector: map[string]string{"app": "a", "v": "1"}, labels: map[string]string{"app": "a"}, want: false},
-		{name: "different value", selector: map[string]string{"app": "a"}, labels: map[string]string{"app": "b"}, want: false},
-		{name: "empty value must be present", selector: map[string]string{"app": ""}, labels: map[string]string{}, want: false},
-		{name: "empty value present", selector: map[string]string{"app": ""}, labels: map[string]string{"app": ""}, want: true},
-		{name: "no labels", selector: map[string]string{"app": "a"}, labels: nil, want: false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := sidecar.SelectorMatches(tc.selector, tc.labels); got != tc.want {
-				t.Errorf("SelectorMatches(%v, %v) = %v, want %v", tc.selector, tc.labels, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestSelectorAndHasSelector(t *testing.T) {
 	cases := []struct {
 		name         string
@@ -508,6 +481,50 @@ func TestSelectorAndHasSelector(t *testing.T) {
 			}
 			if got := sidecar.HasSelector(s); got != tc.wantHas {
 				t.Errorf("HasSelector = %v, want %v", got, tc.wantHas)
+			}
+		})
+	}
+}
+
+func TestSameSelector(t *testing.T) {
+	const (
+		wide      = `{"egress":[{"hosts":["./*"]}]}`
+		empty     = `{"workloadSelector":{},"egress":[{"hosts":["./*"]}]}`
+		noLabels  = `{"workloadSelector":{"labels":{}},"egress":[{"hosts":["./*"]}]}`
+		app       = `{"workloadSelector":{"labels":{"app":"a"}},"egress":[{"hosts":["./*"]}]}`
+		appEdited = `{"workloadSelector":{"labels":{"app":"a"}},"ingress":[{"port":{"number":80},"defaultEndpoint":"127.0.0.1:80"}]}`
+		appV1     = `{"workloadSelector":{"labels":{"app":"a","v":"1"}},"egress":[{"hosts":["./*"]}]}`
+		other     = `{"workloadSelector":{"labels":{"app":"b"}},"egress":[{"hosts":["./*"]}]}`
+	)
+	cases := []struct {
+		name string
+		a, b string
+		want bool
+	}{
+		{name: "both namespace-wide", a: wide, b: wide, want: true},
+		{name: "same labels, other listeners", a: app, b: appEdited, want: true},
+		{name: "empty selector and selector without labels are the same", a: empty, b: noLabels, want: true},
+		{name: "an empty selector is a selector", a: wide, b: empty, want: false},
+		{name: "selector added", a: wide, b: app, want: false},
+		{name: "selector dropped", a: app, b: wide, want: false},
+		{name: "label added", a: app, b: appV1, want: false},
+		{name: "label value changed", a: app, b: other, want: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, errs := sidecar.Decode([]byte(withSpec(tc.a)))
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			b, errs := sidecar.Decode([]byte(withSpec(tc.b)))
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if got := sidecar.SameSelector(a, b); got != tc.want {
+				t.Errorf("SameSelector = %v, want %v", got, tc.want)
+			}
+			if got := sidecar.SameSelector(b, a); got != tc.want {
+				t.Errorf("SameSelector (swapped) = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -59,8 +59,8 @@ func FuzzDecodeDefaultValidate(f *testing.F) {
 		}
 
 		// Deciding is deterministic.
-		first := validation.Decide(s, nil, opts)
-		second := validation.Decide(s, nil, opts)
+		first := validation.Decide(s, nil, nil, opts)
+		second := validation.Decide(s, nil, nil, opts)
 		if diff := cmp.Diff(errorStrings(first.Errors), errorStrings(second.Errors)); diff != "" {
 			t.Fatalf("Decide gave different errors on the same object (-first +second):\n%s", diff)
 		}
@@ -95,7 +95,7 @@ func FuzzDecodeDefaultValidate(f *testing.F) {
 		if !first.Allowed() {
 			return
 		}
-		if after := validation.Decide(defaulted, nil, opts); !after.Allowed() {
+		if after := validation.Decide(defaulted, nil, nil, opts); !after.Allowed() {
 			t.Fatalf("valid before defaulting, invalid after: %v\nbefore %s\nafter  %s", errorStrings(after.Errors), data, once)
 		}
 	})

@@ -5,6 +5,8 @@
 package sidecar
 
 import (
+	"k8s.io/apimachinery/pkg/labels"
+
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -53,21 +55,6 @@ const UnixPrefix = "unix://"
 // IsUnixAddress reports whether addr names a Unix domain socket.
 func IsUnixAddress(addr string) bool { return strings.HasPrefix(addr, UnixPrefix) }
 
-// SelectorMatches reports whether a workloadSelector's labels select a
-// workload carrying labels, as istiod matches them (push_context.go
-// getSidecarScope: the selector's labels are a subset of the workload's). An
-// empty selector selects every workload: validation refuses to create one,
-// but one that exists applies to every pod of its namespace. Callers tell a
-// missing selector (namespace-wide) apart before calling.
-func SelectorMatches(selector, labels map[string]string) bool {
-	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
-}
-
 // Selector returns the workloadSelector labels of s, or nil when s is
 // namespace-wide (no workloadSelector at all).
 func Selector(s *Sidecar) map[string]string {
@@ -83,3 +70,16 @@ func Selector(s *Sidecar) map[string]string {
 
 // HasSelector reports whether s carries a workloadSelector (even an empty one).
 func HasSelector(s *Sidecar) bool { return s.Spec.GetWorkloadSelector() != nil }
+
+// SameSelector reports whether a and b select the same workloads by
+// construction: both namespace-wide, or both with a workloadSelector (an
+// empty one, `{}` or without labels, counts as one) carrying the same labels.
+// An UPDATE that keeps its selector cannot start a conflict with another
+// Sidecar, which is what the webhook's confirming read and the conflict
+// ratchet rely on.
+func SameSelector(a, b *Sidecar) bool {
+	if HasSelector(a) != HasSelector(b) {
+		return false
+	}
+	return labels.Equals(Selector(a), Selector(b))
+}

@@ -41,3 +41,19 @@ func sidecarFromRef(ref clusterview.SidecarRef) *sidecar.Sidecar {
 	}
 	return s
 }
+
+// Preflight judges a Sidecar that is already stored as if it were created
+// today, in deny mode: what `check --cluster` reports before enforcement is
+// turned on. Unlike Decide it runs the conflict rules even when the
+// per-object rules fail, so an admin gets every reason in one list rather
+// than the next one after each fix. view holds the Sidecar itself, which the
+// conflict rules skip by namespace/name, so it is judged against the cluster
+// minus itself.
+func Preflight(s *sidecar.Sidecar, view clusterview.View) Result {
+	errs, warnings := ValidateSidecar(s)
+	conflictErrs, conflictWarnings := ValidateConflicts(s, view)
+	errs = append(errs, conflictErrs...)
+	warnings = append(warnings, conflictWarnings...)
+	warnings = append(warnings, ClusterWarnings(s, view)...)
+	return Result{Errors: errs, Warnings: warnings}
+}

@@ -232,3 +232,47 @@ func TestAuditSidecarsFromObjects(t *testing.T) {
 		}
 	}
 }
+
+// TestPreflight: an existing Sidecar judged as if created today lists its
+// per-object errors and its conflicts together, and does not conflict with
+// itself.
+func TestPreflight(t *testing.T) {
+	wide := func(name string) *networkingv1.Sidecar {
+		s := &networkingv1.Sidecar{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: name}}
+		s.Spec.Egress = []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"./*"}}}
+		return s
+	}
+	cases := []struct {
+		name   string
+		others []string
+		change func(*networkingv1.Sidecar)
+		want   []errAtT
+	}{
+		{name: "alone and valid: allowed (not a conflict with itself)"},
+		{name: "a per-object error", change: func(s *networkingv1.Sidecar) { s.Spec.Egress[0].Bind = "127.0.0.1" },
+			want: []errAtT{errAt(field.ErrorTypeRequired, "spec.egress[0].port")}},
+		{name: "a conflict", others: []string{"default"},
+			want: []errAtT{errAt(field.ErrorTypeForbidden, "spec.workloadSelector")}},
+		{name: "a per-object error and a conflict: both listed", others: []string{"default"},
+			change: func(s *networkingv1.Sidecar) { s.Spec.Egress[0].Bind = "127.0.0.1" },
+			want: []errAtT{
+				errAt(field.ErrorTypeRequired, "spec.egress[0].port"),
+				errAt(field.ErrorTypeForbidden, "spec.workloadSelector"),
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			view := auditView([]string{"prod"})
+			for _, o := range tc.others {
+				view.PutSidecar(clusterview.RefOf(wide(o)))
+			}
+			s := wide("legacy")
+			if tc.change != nil {
+				tc.change(s)
+			}
+			view.PutSidecar(clusterview.RefOf(s))
+			got := Preflight(s, view)
+			checkObjectErrors(t, got.Errors, tc.want)
+		})
+	}
+}

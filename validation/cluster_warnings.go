@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"k8s.io/apimachinery/pkg/labels"
+
 	"fmt"
 	"slices"
 	"strconv"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -49,7 +52,7 @@ func ClusterWarnings(s *sidecar.Sidecar, view clusterview.View) Warnings {
 			if decision.mode == mtlsDisable {
 				continue
 			}
-			warnings = append(warnings, Warnf(ingressPath.Index(i).Child("tls"),
+			warnings = append(warnings, Warnf(rules.IngressTLSMutualTLS, ingressPath.Index(i).Child("tls"),
 				"ingress listener on port %d terminates TLS with its own settings, but mutual TLS on port %d is %s for %s (%s; istiod composes PeerAuthentications workload over namespace over mesh, port-level settings only from the workload's); the Sidecar reference pairs a custom ingress TLS listener with a PeerAuthentication whose portLevelMtls sets %d to DISABLE, otherwise Istio's mutual TLS takes precedence on that port",
 				port, port, decision.mode, clusterDescribeTarget(s, labels), decision.from, port))
 			break
@@ -65,11 +68,12 @@ func ClusterWarnings(s *sidecar.Sidecar, view clusterview.View) Warnings {
 // Sidecar).
 func clusterTLSTargets(s *sidecar.Sidecar, view clusterview.View) []map[string]string {
 	selector := sidecar.Selector(s)
+	selects := labels.SelectorFromValidatedSet(selector)
 	judge := clusterview.NewProxyJudge(view)
 	var out []map[string]string
 	seen := map[string]bool{}
 	for _, w := range view.Workloads(s.Namespace) {
-		if (sidecar.HasSelector(s) && !sidecar.SelectorMatches(selector, w.Labels)) || judge.ProxyOf(w).Kind != mesh.SidecarProxy {
+		if (sidecar.HasSelector(s) && !selects.Matches(labels.Set(w.Labels))) || judge.ProxyOf(w).Kind != mesh.SidecarProxy {
 			continue
 		}
 		if key := conflictFormatLabels(w.Labels); !seen[key] {
@@ -86,11 +90,11 @@ func clusterTLSTargets(s *sidecar.Sidecar, view clusterview.View) []map[string]s
 	return out
 }
 
-func clusterDescribeTarget(s *sidecar.Sidecar, labels map[string]string) string {
-	if len(labels) == 0 {
+func clusterDescribeTarget(s *sidecar.Sidecar, workloadLabels map[string]string) string {
+	if len(workloadLabels) == 0 {
 		return "the workloads of namespace " + strconv.Quote(s.Namespace)
 	}
-	return "workloads labelled " + conflictFormatLabels(labels)
+	return "workloads labelled " + conflictFormatLabels(workloadLabels)
 }
 
 // mtlsDisable is the PeerAuthentication mode a custom ingress TLS listener
@@ -111,7 +115,7 @@ type mtlsDecision struct {
 // namespace); each level with a mode overrides the one before, starting
 // from PERMISSIVE; port-level settings come only from that workload-level
 // policy, UNSET inheriting the composed mode.
-func composeMTLS(view clusterview.View, namespace string, labels map[string]string, port uint32) mtlsDecision {
+func composeMTLS(view clusterview.View, namespace string, workloadLabels map[string]string, port uint32) mtlsDecision {
 	root := view.RootNamespace()
 	var meshPA, namespacePA, workloadPA *clusterview.PeerAuthentication
 	older := func(cur *clusterview.PeerAuthentication, pa clusterview.PeerAuthentication) *clusterview.PeerAuthentication {
@@ -130,7 +134,7 @@ func composeMTLS(view clusterview.View, namespace string, labels map[string]stri
 			switch {
 			case len(pa.Selector) == 0:
 				namespacePA = older(namespacePA, pa)
-			case sidecar.SelectorMatches(pa.Selector, labels):
+			case labels.SelectorFromValidatedSet(pa.Selector).Matches(labels.Set(workloadLabels)):
 				workloadPA = older(workloadPA, pa)
 			}
 		}
@@ -177,7 +181,7 @@ func clusterEgressHostWarning(path *field.Path, host, sidecarNamespace string, m
 	case "*":
 	default:
 		if !view.NamespaceExists(ns) {
-			return Warnf(path, "namespace %q does not exist, so %q %s nothing", ns, host, verb), true
+			return Warnf(rules.HostNotInCluster, path, "namespace %q does not exist, so %q %s nothing", ns, host, verb), true
 		}
 	}
 	if dnsName == "*" || strings.Contains(dnsName, "*") {
@@ -189,9 +193,9 @@ func clusterEgressHostWarning(path *field.Path, host, sidecarNamespace string, m
 		return Warning{}, false
 	}
 	if ns == "*" {
-		return Warnf(path, "no Service or ServiceEntry visible from namespace %q provides host %q in any namespace, so %q %s nothing",
+		return Warnf(rules.HostNotInCluster, path, "no Service or ServiceEntry visible from namespace %q provides host %q in any namespace, so %q %s nothing",
 			sidecarNamespace, dnsName, host, verb), true
 	}
-	return Warnf(path, "no Service or ServiceEntry in namespace %q visible from namespace %q provides host %q, so %q %s nothing",
+	return Warnf(rules.HostNotInCluster, path, "no Service or ServiceEntry in namespace %q visible from namespace %q provides host %q, so %q %s nothing",
 		ns, sidecarNamespace, dnsName, host, verb), true
 }

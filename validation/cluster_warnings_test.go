@@ -139,7 +139,7 @@ func TestClusterWarningsEgressHosts(t *testing.T) {
 	t.Run("paths index listeners and hosts", func(t *testing.T) {
 		s := conflictTestSidecar("prod", "default", nil, clusterEgress([]string{"./*"}, []string{"istio-system/*", "gone/*"}))
 		got := ClusterWarnings(s, conflictView(base...))
-		want := []string{`spec.egress[1].hosts[1]: namespace "gone" does not exist, so "gone/*" imports nothing`}
+		want := []string{`spec.egress[1].hosts[1]: [SW1011] namespace "gone" does not exist, so "gone/*" imports nothing`}
 		if diff := cmp.Diff(want, got.Strings()); diff != "" {
 			t.Errorf("warnings (-want +got):\n%s", diff)
 		}

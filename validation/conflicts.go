@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"k8s.io/apimachinery/pkg/labels"
+
 	"fmt"
 	"maps"
 	"slices"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -42,7 +45,7 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 	var warnings Warnings
 	selectorPath := field.NewPath("spec", "workloadSelector")
 	if root := view.RootNamespace(); root != "" && s.Namespace == root {
-		warnings = append(warnings, Warnf(selectorPath,
+		warnings = append(warnings, Warnf(rules.SelectorInRoot, selectorPath,
 			"this Sidecar is in the mesh root namespace %q, where the Sidecar reference expects only the global default Sidecar, without workloadSelector; a Sidecar with a workloadSelector here is not a mesh-wide default",
 			root))
 	}
@@ -60,11 +63,11 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 	case len(selected) == 0 && ambient:
 		warnings = append(warnings, conflictAmbientWarning(selectorPath, s.Namespace))
 	case len(selected) == 0:
-		warnings = append(warnings, Warnf(labelsPath,
+		warnings = append(warnings, Warnf(rules.SelectsNothing, labelsPath,
 			"selects no workload in namespace %q now (no Pod, WorkloadEntry or workload controller template carries %s)",
 			s.Namespace, conflictFormatLabels(selector)))
 	case len(proxied) == 0:
-		warnings = append(warnings, Warnf(labelsPath,
+		warnings = append(warnings, Warnf(rules.NoSidecarProxy, labelsPath,
 			"has no effect now: every workload it selects runs without a sidecar proxy (%s), and istiod applies Sidecars to sidecar proxies only",
 			conflictFormatWithoutProxy(withoutProxy)))
 	}
@@ -84,23 +87,23 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 			if sSubset || otherSubset {
 				byConstruction = "; " + conflictSubsetReason(other, sSubset, otherSubset)
 			}
-			errs = append(errs, field.Forbidden(labelsPath, fmt.Sprintf(
+			errs = append(errs, rules.SelectorsShareWorkload.On(field.Forbidden(labelsPath, fmt.Sprintf(
 				"this Sidecar's workloadSelector (%s) and Sidecar %s (%s) both select %s%s; Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; %s",
 				conflictFormatLabels(selector), other.Key(), otherSelector,
-				conflictFormatWorkloads(both), byConstruction, conflictFix(other))))
+				conflictFormatWorkloads(both), byConstruction, conflictFix(other)))))
 		case (sSubset || otherSubset) && ambient:
-			warnings = append(warnings, Warnf(labelsPath,
+			warnings = append(warnings, Warnf(rules.SelectorsOverlap, labelsPath,
 				"overlaps Sidecar %s (%s): %s; namespace %q is in ambient mode, so only workloads injected individually would get either, and none does now",
 				other.Key(), otherSelector, conflictSubsetReason(other, sSubset, otherSubset), s.Namespace))
 		case sSubset || otherSubset:
-			errs = append(errs, field.Forbidden(labelsPath, fmt.Sprintf(
+			errs = append(errs, rules.SelectorsOverlap.On(field.Forbidden(labelsPath, fmt.Sprintf(
 				"this Sidecar's workloadSelector (%s) and Sidecar %s (%s) overlap: %s (no such workload with a sidecar proxy exists yet, but any future one would get two Sidecars); Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; %s",
 				conflictFormatLabels(selector), other.Key(), otherSelector,
-				conflictSubsetReason(other, sSubset, otherSubset), conflictFix(other))))
+				conflictSubsetReason(other, sSubset, otherSubset), conflictFix(other)))))
 		case conflictCompatible(selector, other.Selector):
 			union := maps.Clone(selector)
 			maps.Copy(union, other.Selector)
-			warnings = append(warnings, Warnf(labelsPath,
+			warnings = append(warnings, Warnf(rules.SelectorsMayOverlap, labelsPath,
 				"selects the same workloads as %s if a workload carries both label sets (%s); none with a sidecar proxy exists now",
 				other.Key(), conflictFormatLabels(union)))
 		}
@@ -113,7 +116,7 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 func conflictNamespaceWide(s *sidecar.Sidecar, others []clusterview.SidecarRef, view clusterview.View, judge *clusterview.ProxyJudge, ambient bool) (field.ErrorList, Warnings) {
 	var warnings Warnings
 	if s.Name != "default" {
-		warnings = append(warnings, Warnf(field.NewPath("metadata", "name"),
+		warnings = append(warnings, Warnf(rules.NamespaceWideName, field.NewPath("metadata", "name"),
 			"the Sidecar reference recommends naming the namespace-wide Sidecar (the one without workloadSelector) \"default\""))
 	}
 	selectorPath := field.NewPath("spec", "workloadSelector")
@@ -123,7 +126,7 @@ func conflictNamespaceWide(s *sidecar.Sidecar, others []clusterview.SidecarRef, 
 		case other.Selector == nil:
 			existing = append(existing, other.Key())
 		case len(other.Selector) == 0:
-			warnings = append(warnings, Warnf(selectorPath,
+			warnings = append(warnings, Warnf(rules.HiddenByEmptySelector, selectorPath,
 				"Sidecar %s has an empty workloadSelector, which istiod treats as selecting every workload in namespace %q and ranks before namespace-wide Sidecars, so this Sidecar applies to no workload there; remove that Sidecar's workloadSelector or give it labels",
 				other.Key(), s.Namespace))
 		}
@@ -147,18 +150,18 @@ func conflictNamespaceWide(s *sidecar.Sidecar, others []clusterview.SidecarRef, 
 	if ambient && proxied == 0 {
 		// istioctl analyze reports these as ineffective, not as conflicting:
 		// no workload would get either.
-		return nil, append(warnings, Warnf(selectorPath,
+		return nil, append(warnings, Warnf(rules.SecondNamespaceWide, selectorPath,
 			"namespace %q already has a Sidecar without workloadSelector: %s; that is allowed here only because no workload of this ambient namespace runs a sidecar proxy now", s.Namespace, names))
 	}
-	return field.ErrorList{field.Forbidden(selectorPath, fmt.Sprintf(
+	return field.ErrorList{rules.SecondNamespaceWide.On(field.Forbidden(selectorPath, fmt.Sprintf(
 		"namespace %q already has a Sidecar without workloadSelector: %s; only one namespace-wide Sidecar is allowed per namespace (Istio's behaviour with two is undefined); add a workloadSelector or change %s instead",
-		s.Namespace, names, names))}, warnings
+		s.Namespace, names, names)))}, warnings
 }
 
 // conflictAmbientWarning is istioctl analyze's IneffectivePolicy for a
 // Sidecar in an ambient namespace.
 func conflictAmbientWarning(path *field.Path, namespace string) Warning {
-	return Warnf(path,
+	return Warnf(rules.AmbientNamespace, path,
 		"namespace %q is in ambient mode (%s=%s, no injection label): its workloads run without a sidecar proxy unless injected individually, and none selected here is, so this Sidecar has no effect (istioctl analyze: IneffectivePolicy)",
 		namespace, mesh.LabelDataplaneMode, mesh.DataplaneModeAmbient)
 }
@@ -237,11 +240,13 @@ func conflictOtherSidecars(s *sidecar.Sidecar, view clusterview.View) []clusterv
 	return out
 }
 
-// conflictSelected returns the workloads selector selects, in input order.
+// conflictSelected returns the workloads selector selects, in input order
+// (an empty selector selects every workload, as istiod reads it).
 func conflictSelected(selector map[string]string, workloads []clusterview.Workload) []clusterview.Workload {
+	sel := labels.SelectorFromValidatedSet(selector)
 	var out []clusterview.Workload
 	for _, w := range workloads {
-		if sidecar.SelectorMatches(selector, w.Labels) {
+		if sel.Matches(labels.Set(w.Labels)) {
 			out = append(out, w)
 		}
 	}
@@ -251,23 +256,13 @@ func conflictSelected(selector map[string]string, workloads []clusterview.Worklo
 // conflictIsSubset reports whether every label of a is in b with the same
 // value: then every workload b selects, a selects too.
 func conflictIsSubset(a, b map[string]string) bool {
-	for k, v := range a {
-		if got, ok := b[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
+	return labels.SelectorFromValidatedSet(a).Matches(labels.Set(b))
 }
 
 // conflictCompatible reports whether no key has different values in a and
 // b, so one workload could carry both label sets.
 func conflictCompatible(a, b map[string]string) bool {
-	for k, v := range a {
-		if got, ok := b[k]; ok && got != v {
-			return false
-		}
-	}
-	return true
+	return !labels.Conflicts(a, b)
 }
 
 // conflictSubsetReason explains a selector overlap that holds by
@@ -284,14 +279,9 @@ func conflictSubsetReason(other clusterview.SidecarRef, sSubset, otherSubset boo
 	}
 }
 
-// conflictFormatLabels renders labels sorted by key: "app=ratings, version=v2".
-func conflictFormatLabels(labels map[string]string) string {
-	keys := slices.Sorted(maps.Keys(labels))
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+"="+labels[k])
-	}
-	return strings.Join(parts, ", ")
+// conflictFormatLabels renders labels sorted by key: "app=ratings,version=v2".
+func conflictFormatLabels(set map[string]string) string {
+	return labels.Set(set).String()
 }
 
 // conflictFormatWorkloads names up to conflictMaxNamedWorkloads workloads and

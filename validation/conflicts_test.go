@@ -118,12 +118,15 @@ type conflictErr struct {
 	Field string
 }
 
-func conflictErrsOf(errs field.ErrorList) []conflictErr {
-	var out []conflictErr
-	for _, e := range errs {
-		out = append(out, conflictErr{Type: e.Type, Field: e.Field})
+// checkConflictErrors compares errors by type and field, as Kubernetes'
+// validation tests do.
+func checkConflictErrors(t *testing.T, want []conflictErr, got field.ErrorList) {
+	t.Helper()
+	wantErrs := make(field.ErrorList, 0, len(want))
+	for _, w := range want {
+		wantErrs = append(wantErrs, &field.Error{Type: w.Type, Field: w.Field})
 	}
-	return out
+	field.ErrorMatcher{}.ByType().ByField().Test(t, wantErrs, got)
 }
 
 func conflictWarningPaths(ws Warnings) []string {
@@ -433,9 +436,7 @@ func TestValidateConflicts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			errs, warnings := ValidateConflicts(tt.sidecar, conflictMeshView(tt.fixtures...))
-			if diff := cmp.Diff(tt.wantErrs, conflictErrsOf(errs)); diff != "" {
-				t.Errorf("errors (-want +got):\n%s\n%v", diff, errs)
-			}
+			checkConflictErrors(t, tt.wantErrs, errs)
 			if diff := cmp.Diff(tt.wantWarnings, conflictWarningPaths(warnings)); diff != "" {
 				t.Errorf("warning paths (-want +got):\n%s\n%v", diff, warnings.Strings())
 			}
@@ -508,7 +509,7 @@ func TestValidateConflictsDetails(t *testing.T) {
 	t.Run("subset without workloads explains the narrower selector", func(t *testing.T) {
 		view := conflictMeshView(conflictExisting("prod", "ratings", ratings))
 		errs, _ := ValidateConflicts(conflictTestSidecar("prod", "ratings-v2", conflictLabels("app=ratings", "version=v2")), view)
-		conflictWantDetail(t, errs, "prod/ratings", "narrower", "app=ratings, version=v2")
+		conflictWantDetail(t, errs, "prod/ratings", "narrower", "app=ratings,version=v2")
 	})
 
 	t.Run("compatible selectors warn with the combined labels", func(t *testing.T) {
@@ -517,7 +518,7 @@ func TestValidateConflictsDetails(t *testing.T) {
 			conflictDeployment("prod", "ratings", ratings),
 		)
 		_, warnings := ValidateConflicts(conflictTestSidecar("prod", "ratings", ratings), view)
-		want := []string{`spec.workloadSelector.labels: selects the same workloads as prod/backend if a workload carries both label sets (app=ratings, tier=backend); none with a sidecar proxy exists now`}
+		want := []string{`spec.workloadSelector.labels: [SW1004] selects the same workloads as prod/backend if a workload carries both label sets (app=ratings,tier=backend); none with a sidecar proxy exists now`}
 		if diff := cmp.Diff(want, warnings.Strings()); diff != "" {
 			t.Errorf("warnings (-want +got):\n%s", diff)
 		}
@@ -566,9 +567,7 @@ func TestValidateConflictsReferenceProductpageExamples(t *testing.T) {
 	view.PutSidecar(clusterview.RefOf(first))
 
 	errs, _ = ValidateConflicts(conflictReferenceExample("partial-ip-tables"), view)
-	if diff := cmp.Diff([]conflictErr{conflictForbiddenLabels}, conflictErrsOf(errs)); diff != "" {
-		t.Fatalf("partial-ip-tables errors (-want +got):\n%s", diff)
-	}
+	checkConflictErrors(t, []conflictErr{conflictForbiddenLabels}, errs)
 	conflictWantDetail(t, errs, "prod-us1/no-ip-tables", "Deployment prod-us1/productpage", "identical")
 }
 

@@ -104,7 +104,7 @@ func TestValidateConnectionPool(t *testing.T) {
 		{
 			name: "tcp durations below 1ms",
 			pool: tcpPool(&tcpSettings{
-				ConnectTimeout: d(0), MaxConnectionDuration: d(-time.Second), IdleTimeout: d(time.Microsecond),
+				ConnectTimeout: d(0), MaxConnectionDuration: d(-time.Second), IdleTimeout: d(-time.Millisecond),
 				TcpKeepalive: &networking.ConnectionPoolSettings_TCPSettings_TcpKeepalive{Time: d(0), Interval: d(time.Nanosecond)},
 			}),
 			want: []errAtT{
@@ -118,6 +118,23 @@ func TestValidateConnectionPool(t *testing.T) {
 		{
 			name: "tcp idle timeout of exactly 0s disables it",
 			pool: tcpPool(&tcpSettings{IdleTimeout: d(0)}),
+		},
+		{
+			// Istio skips the check when the value is 0 in whole milliseconds.
+			name: "tcp idleTimeout below 1ms in either direction counts as 0",
+			pool: tcpPool(&tcpSettings{IdleTimeout: d(500 * time.Microsecond)}),
+		},
+		{
+			name: "HTTP/2 keepalive needs interval and timeout, each at least 1ms in whole milliseconds",
+			pool: httpPool(&httpSettings{Http2KeepAlive: &networking.ConnectionPoolSettings_HTTPSettings_ConnectionKeepalive{Interval: d(time.Second + time.Nanosecond)}}),
+			want: []errAtT{
+				errAt(field.ErrorTypeInvalid, "pool.http.http2KeepAlive.interval"),
+				errAt(field.ErrorTypeRequired, "pool.http.http2KeepAlive.timeout"),
+			},
+		},
+		{
+			name: "HTTP/2 keepalive, valid",
+			pool: httpPool(&httpSettings{Http2KeepAlive: &networking.ConnectionPoolSettings_HTTPSettings_ConnectionKeepalive{Interval: d(30 * time.Second), Timeout: d(10 * time.Second)}}),
 		},
 		{
 			name: "tcp keepalive without durations",

@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
@@ -45,19 +47,30 @@ func (r Result) Allowed() bool { return len(r.Errors) == 0 }
 // validity, then (when view is not nil) its conflicts with the cluster and the
 // warnings that read cluster state. The webhook and the offline checker both
 // call it, so they cannot disagree.
-func Decide(s *sidecar.Sidecar, view clusterview.View, opts Options) Result {
+//
+// old is the stored object on UPDATE and nil on CREATE (or when the stored
+// object cannot be read). On UPDATE, errors that pre-date the change are
+// ratcheted into warnings (see ratchet.go for what "pre-date" means exactly),
+// in every enforcement mode; what is left is decided as on CREATE.
+func Decide(s, old *sidecar.Sidecar, view clusterview.View, opts Options) Result {
 	errs, warnings := ValidateSidecar(s)
+	errs, ratcheted := ratchetObjectErrors(errs, s, old)
+	warnings = append(warnings, ratcheted...)
 	// Conflicts are only meaningful for a Sidecar that is itself valid (an
-	// empty selector, say, would otherwise be reported twice).
+	// empty selector, say, would otherwise be reported twice). One whose only
+	// errors pre-date this update is valid enough: its conflicts are judged
+	// (and, with a kept selector, ratcheted) like anyone else's.
 	if len(errs) == 0 && view != nil {
 		conflictErrs, conflictWarnings := ValidateConflicts(s, view)
+		conflictErrs, ratcheted = ratchetConflicts(conflictErrs, s, old)
 		errs = append(errs, conflictErrs...)
+		warnings = append(warnings, ratcheted...)
 		warnings = append(warnings, conflictWarnings...)
 		warnings = append(warnings, ClusterWarnings(s, view)...)
 	}
 	if len(errs) > 0 && enforcementFor(s.Namespace, view, opts) == EnforcementWarn {
 		for _, e := range errs {
-			warnings = append(warnings, Warning{Message: "would be denied (enforcement=warn): " + e.Error()})
+			warnings = append(warnings, Warning{Rule: rules.Of(e), Message: "would be denied (enforcement=warn): " + e.Error()})
 		}
 		errs = nil
 	}

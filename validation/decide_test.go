@@ -43,7 +43,7 @@ func TestDecideEnforcement(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			view, s := decideFixture(tt.nsLabels)
-			got := Decide(s, view, tt.opts)
+			got := Decide(s, nil, view, tt.opts)
 			if got.Allowed() != tt.wantAllowed {
 				t.Fatalf("Allowed() = %v, want %v (errors %v)", got.Allowed(), tt.wantAllowed, got.Errors)
 			}
@@ -66,7 +66,7 @@ func TestDecideEnforcement(t *testing.T) {
 func TestDecideSkipsClusterRulesForInvalidSidecars(t *testing.T) {
 	view, s := decideFixture(nil)
 	s.Spec.Egress[0].Hosts = []string{"no-slash"}
-	got := Decide(s, view, Options{Enforcement: EnforcementDeny})
+	got := Decide(s, nil, view, Options{Enforcement: EnforcementDeny})
 	if len(got.Errors) != 1 || got.Errors[0].Field != "spec.egress[0].hosts[0]" {
 		t.Fatalf("want only the per-object error on spec.egress[0].hosts[0], got %v", got.Errors)
 	}
@@ -74,7 +74,7 @@ func TestDecideSkipsClusterRulesForInvalidSidecars(t *testing.T) {
 
 func TestDecideWithoutViewAppliesPerObjectRulesOnly(t *testing.T) {
 	_, s := decideFixture(nil)
-	if got := Decide(s, nil, Options{Enforcement: EnforcementDeny}); !got.Allowed() {
+	if got := Decide(s, nil, nil, Options{Enforcement: EnforcementDeny}); !got.Allowed() {
 		t.Fatalf("no view means no conflict rules; got %v", got.Errors)
 	}
 }

@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"fmt"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -22,7 +24,7 @@ func validateEgressListeners(listeners []*networking.IstioEgressListener, namesp
 	for i, l := range listeners {
 		lp := path.Index(i)
 		if l == nil {
-			errs = append(errs, field.Invalid(lp, nil, "must not be null; remove the empty entry or fill in hosts"))
+			errs = append(errs, rules.NullEntry.On(field.Invalid(lp, nil, "must not be null; remove the empty entry or fill in hosts")))
 			continue
 		}
 		e, w := validateEgressListener(l, namespace, lp)
@@ -34,11 +36,11 @@ func validateEgressListeners(listeners []*networking.IstioEgressListener, namesp
 			// everything the port-specific listeners above it do not take.
 			switch {
 			case portless >= 0:
-				errs = append(errs, field.Forbidden(lp.Child("port"),
-					fmt.Sprintf("only one egress listener may omit the port and %s already does; set a port here", path.Index(portless))))
+				errs = append(errs, rules.EgressCatchAll.On(field.Forbidden(lp.Child("port"),
+					fmt.Sprintf("only one egress listener may omit the port and %s already does; set a port here", path.Index(portless)))))
 			case i != last:
-				errs = append(errs, field.Forbidden(lp.Child("port"),
-					"the egress listener without a port must be the last one; move it to the end of the list or set a port"))
+				errs = append(errs, rules.EgressCatchAll.On(field.Forbidden(lp.Child("port"),
+					"the egress listener without a port must be the last one; move it to the end of the list or set a port")))
 				portless = i
 			default:
 				portless = i
@@ -52,7 +54,7 @@ func validateEgressListeners(listeners []*networking.IstioEgressListener, namesp
 				continue // reported by validateEgressListener
 			}
 			if first, seen := firstBySocket[l.GetBind()]; seen {
-				dup := field.Duplicate(lp.Child("bind"), l.GetBind())
+				dup := rules.EgressUnique.On(field.Duplicate(lp.Child("bind"), l.GetBind()))
 				dup.Detail = fmt.Sprintf("this Unix domain socket is already bound by %s; each listener needs its own socket", path.Index(first))
 				errs = append(errs, dup)
 				continue
@@ -61,7 +63,7 @@ func validateEgressListeners(listeners []*networking.IstioEgressListener, namesp
 			continue
 		}
 		if first, seen := firstByPort[n]; seen {
-			dup := field.Duplicate(lp.Child("port", "number"), n)
+			dup := rules.EgressUnique.On(field.Duplicate(lp.Child("port", "number"), n))
 			dup.Detail = fmt.Sprintf("port %d is already used by %s; each egress listener needs its own port", n, path.Index(first))
 			errs = append(errs, dup)
 			continue
@@ -81,19 +83,19 @@ func validateEgressListener(l *networking.IstioEgressListener, namespace string,
 
 	if l.Port == nil {
 		if bind != "" {
-			errs = append(errs, field.Required(portPath,
-				"a port is required when bind is set (use port number 0 with a unix:// bind)"))
+			errs = append(errs, rules.EgressBindNeedsPort.On(field.Required(portPath,
+				"a port is required when bind is set (use port number 0 with a unix:// bind)")))
 		}
 	} else {
 		numberPath := portPath.Child("number")
 		n := l.Port.GetNumber()
 		switch {
 		case unix && n != 0:
-			errs = append(errs, field.Invalid(numberPath, n,
-				"must be 0 when bind is a Unix domain socket (unix://...)"))
+			errs = append(errs, rules.EgressPortAndSocket.On(field.Invalid(numberPath, n,
+				"must be 0 when bind is a Unix domain socket (unix://...)")))
 		case !unix && n == 0:
-			errs = append(errs, field.Invalid(numberPath, n,
-				fmt.Sprintf("port 0 is allowed only with a Unix domain socket bind (unix://...); otherwise use a port between 1 and %d", maxPort)))
+			errs = append(errs, rules.EgressPortAndSocket.On(field.Invalid(numberPath, n,
+				fmt.Sprintf("port 0 is allowed only with a Unix domain socket bind (unix://...); otherwise use a port between 1 and %d", maxPort))))
 		case !unix:
 			errs = append(errs, validatePortNumber(n, numberPath)...)
 		}
@@ -102,16 +104,16 @@ func validateEgressListener(l *networking.IstioEgressListener, namespace string,
 
 	switch {
 	case unix:
-		errs = append(errs, validateUnixAddress(bind, bindPath)...)
+		errs = append(errs, validateUnixAddress(rules.EgressPortAndSocket, bind, bindPath)...)
 	case bind != "":
-		errs = append(errs, validateIPAddress(bind, bindPath)...)
+		errs = append(errs, validateIPAddress(rules.EgressBind, bind, bindPath)...)
 	}
 
 	if e := validateCaptureMode(l.GetCaptureMode(), capturePath); len(e) > 0 {
 		errs = append(errs, e...)
 	} else if unix && l.GetCaptureMode() == networking.CaptureMode_IPTABLES {
-		errs = append(errs, field.Invalid(capturePath, l.GetCaptureMode().String(),
-			"captureMode must be DEFAULT or NONE when bind is a Unix domain socket; IPTABLES capture applies only to IP listeners"))
+		errs = append(errs, rules.EgressSocketCapture.On(field.Invalid(capturePath, l.GetCaptureMode().String(),
+			"captureMode must be DEFAULT or NONE when bind is a Unix domain socket; IPTABLES capture applies only to IP listeners")))
 	}
 
 	hostErrs, warns := validateEgressHosts(l.GetHosts(), namespace, path.Child("hosts"))

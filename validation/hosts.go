@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"fmt"
 	"strconv"
 	"strings"
@@ -26,8 +28,8 @@ const (
 // (pkg/config/validation ValidateSidecar).
 func validateEgressHosts(hosts []string, namespace string, path *field.Path) (field.ErrorList, Warnings) {
 	if len(hosts) == 0 {
-		return field.ErrorList{field.Required(path,
-			"every egress listener needs at least one host in namespace/dnsName form, for example istio-system/*")}, nil
+		return field.ErrorList{rules.EgressHostsRequired.On(field.Required(path,
+			"every egress listener needs at least one host in namespace/dnsName form, for example istio-system/*"))}, nil
 	}
 	var errs field.ErrorList
 	var warns Warnings
@@ -51,12 +53,12 @@ func validateEgressHosts(hosts []string, namespace string, path *field.Path) (fi
 		}
 		// ns/x after ns/x or ns/*, and ns/* after any other host of ns.
 		if (name != "*" && (seen[name] || seen["*"])) || (name == "*" && len(seen) > 0) {
-			warns = append(warns, Warnf(hp, "duplicated egress host %q", host))
+			warns = append(warns, Warnf(rules.HostDuplicate, hp, "duplicated egress host %q", host))
 		}
 		seen[name] = true
 	}
 	if byNamespace["*"]["*"] && len(byNamespace) > 1 {
-		warns = append(warns, Warnf(path, "`*/*` already selects every host; the other hosts in this listener have no effect"))
+		warns = append(warns, Warnf(rules.HostEverything, path, "`*/*` already selects every host; the other hosts in this listener have no effect"))
 	}
 	return errs, warns
 }
@@ -72,27 +74,27 @@ const ExcludePrefix = "~"
 func validateEgressHost(host string, path *field.Path) field.ErrorList {
 	ns, name, ok := strings.Cut(host, "/")
 	if !ok {
-		return field.ErrorList{field.Invalid(path, host, "must be namespace/dnsName, where "+hostFormHelp)}
+		return field.ErrorList{rules.HostForm.On(field.Invalid(path, host, "must be namespace/dnsName, where "+hostFormHelp))}
 	}
 	var errs field.ErrorList
 	if ns == "" || name == "" {
-		errs = append(errs, field.Invalid(path, host, "neither the namespace nor the dnsName may be empty. A host is namespace/dnsName: "+hostFormHelp))
+		errs = append(errs, rules.HostForm.On(field.Invalid(path, host, "neither the namespace nor the dnsName may be empty. A host is namespace/dnsName: "+hostFormHelp)))
 	}
 	switch bare := strings.TrimPrefix(ns, ExcludePrefix); {
 	case ns == "", bare == "", bare == "*", bare == ".":
 	case !isDNSLabel(bare):
-		errs = append(errs, field.Invalid(path, host,
+		errs = append(errs, rules.HostNamespace.On(field.Invalid(path, host,
 			fmt.Sprintf("namespace %q is not valid: a namespace is a DNS label (letters, digits and '-', at most %d characters). A host is namespace/dnsName: %s",
-				ns, maxDNSLabelLength, hostFormHelp)))
+				ns, maxDNSLabelLength, hostFormHelp))))
 	}
 	if name != "" && name != "*" {
 		if !strings.Contains(name, ".") {
-			errs = append(errs, field.Invalid(path, host,
+			errs = append(errs, rules.HostShortName.On(field.Invalid(path, host,
 				fmt.Sprintf("dnsName %q is a short name; the reference and Istio require a fully qualified name, such as %s.%s.svc.cluster.local for a Service (Istio: \"short names (non FQDN) are not allowed\")",
-					name, name, exampleNamespace(ns))))
+					name, name, exampleNamespace(ns)))))
 		} else if problem := dnsNameProblem(name, true); problem != "" {
-			errs = append(errs, field.Invalid(path, host,
-				fmt.Sprintf("dnsName %q is not valid: %s. A host is namespace/dnsName: %s", name, problem, hostFormHelp)))
+			errs = append(errs, rules.HostDNSName.On(field.Invalid(path, host,
+				fmt.Sprintf("dnsName %q is not valid: %s. A host is namespace/dnsName: %s", name, problem, hostFormHelp))))
 		}
 	}
 	return errs

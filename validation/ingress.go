@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"fmt"
 	"strconv"
 	"strings"
@@ -27,7 +29,7 @@ func validateIngressListeners(listeners []*networking.IstioIngressListener, path
 	for i, l := range listeners {
 		lp := path.Index(i)
 		if l == nil {
-			errs = append(errs, field.Invalid(lp, nil, "must not be null; remove the empty entry or fill in port and defaultEndpoint"))
+			errs = append(errs, rules.NullEntry.On(field.Invalid(lp, nil, "must not be null; remove the empty entry or fill in port and defaultEndpoint")))
 			continue
 		}
 		e, w := validateIngressListener(l, lp)
@@ -39,7 +41,7 @@ func validateIngressListeners(listeners []*networking.IstioIngressListener, path
 			continue
 		}
 		if first, seen := firstByPort[n]; seen {
-			dup := field.Duplicate(lp.Child("port", "number"), n)
+			dup := rules.IngressPortUnique.On(field.Duplicate(lp.Child("port", "number"), n))
 			dup.Detail = fmt.Sprintf("port %d is already used by %s; each ingress listener needs its own port", n, path.Index(first))
 			errs = append(errs, dup)
 			continue
@@ -55,7 +57,7 @@ func validateIngressListener(l *networking.IstioIngressListener, path *field.Pat
 
 	portPath := path.Child("port")
 	if l.Port == nil {
-		errs = append(errs, field.Required(portPath, "every ingress listener needs a port: the port the sidecar accepts inbound traffic on"))
+		errs = append(errs, rules.IngressPortRequired.On(field.Required(portPath, "every ingress listener needs a port: the port the sidecar accepts inbound traffic on")))
 	} else {
 		errs = append(errs, validatePortNumber(l.Port.GetNumber(), portPath.Child("number"))...)
 		errs = append(errs, validatePortAttributes(l.Port, portPath)...)
@@ -63,10 +65,10 @@ func validateIngressListener(l *networking.IstioIngressListener, path *field.Pat
 
 	if bind := l.GetBind(); bind != "" {
 		if sidecar.IsUnixAddress(bind) {
-			errs = append(errs, field.Invalid(path.Child("bind"), bind,
-				"Unix domain socket addresses are not allowed for ingress listeners; use an IP address (such as 0.0.0.0) or leave bind empty"))
+			errs = append(errs, rules.IngressBind.On(field.Invalid(path.Child("bind"), bind,
+				"Unix domain socket addresses are not allowed for ingress listeners; use an IP address (such as 0.0.0.0) or leave bind empty")))
 		} else {
-			errs = append(errs, validateIPAddress(bind, path.Child("bind"))...)
+			errs = append(errs, validateIPAddress(rules.IngressBind, bind, path.Child("bind"))...)
 		}
 	}
 
@@ -84,7 +86,7 @@ func validateIngressListener(l *networking.IstioIngressListener, path *field.Pat
 		poolPath := path.Child("connectionPool")
 		errs = append(errs, validateConnectionPool(l.ConnectionPool, poolPath)...)
 		if l.ConnectionPool.Http != nil && l.Port != nil && !isHTTPLikeProtocol(protocol) {
-			warns = append(warns, Warnf(poolPath.Child("http"),
+			warns = append(warns, Warnf(rules.IngressHTTPPool, poolPath.Child("http"),
 				"port %d has protocol %q, which is not HTTP, HTTP2, GRPC or GRPC-WEB; only TCP settings will apply",
 				l.Port.GetNumber(), protocol))
 		}
@@ -96,11 +98,11 @@ func validateIngressListener(l *networking.IstioIngressListener, path *field.Pat
 // reference marks the field required; Istio itself accepts it empty.
 func validateDefaultEndpoint(ep string, path *field.Path) field.ErrorList {
 	if ep == "" {
-		return field.ErrorList{field.Required(path,
-			"every ingress listener needs a defaultEndpoint, the address the application listens on; "+defaultEndpointForms)}
+		return field.ErrorList{rules.DefaultEndpointNeeded.On(field.Required(path,
+			"every ingress listener needs a defaultEndpoint, the address the application listens on; "+defaultEndpointForms))}
 	}
 	if sidecar.IsUnixAddress(ep) {
-		return validateUnixAddress(ep, path)
+		return validateUnixAddress(rules.DefaultEndpointForm, ep, path)
 	}
 	for _, host := range loopbackEndpointHosts {
 		portText, ok := strings.CutPrefix(ep, host+":")
@@ -110,11 +112,11 @@ func validateDefaultEndpoint(ep string, path *field.Path) field.ErrorList {
 		if isPortText(portText) {
 			return nil
 		}
-		return field.ErrorList{field.Invalid(path, ep,
-			fmt.Sprintf("the port %q must be a number between 1 and %d; %s", portText, maxPort, defaultEndpointForms))}
+		return field.ErrorList{rules.DefaultEndpointForm.On(field.Invalid(path, ep,
+			fmt.Sprintf("the port %q must be a number between 1 and %d; %s", portText, maxPort, defaultEndpointForms)))}
 	}
-	return field.ErrorList{field.Invalid(path, ep,
-		"must forward to a loopback or wildcard address or a Unix domain socket; "+defaultEndpointForms)}
+	return field.ErrorList{rules.DefaultEndpointForm.On(field.Invalid(path, ep,
+		"must forward to a loopback or wildcard address or a Unix domain socket; "+defaultEndpointForms))}
 }
 
 // isPortText reports whether s is a port written in decimal digits, 1-65535.

@@ -46,7 +46,7 @@ func TestValidateIngress(t *testing.T) {
 			name: "port protocol, name and targetPort are checked",
 			ingress: one(func(l *networking.IstioIngressListener) {
 				l.Port.Protocol = "FTP"
-				l.Port.Name = "Web"
+				l.Port.Name = "web.x"
 				l.Port.TargetPort = 1
 			}),
 			want: []errAtT{
@@ -142,6 +142,7 @@ func TestValidateDefaultEndpoint(t *testing.T) {
 		"[::]:65535",
 		"unix:///var/run/someuds.sock",
 		"unix://@app",
+		"unix://@", // Istio accepts an empty abstract name
 	}
 	invalid := []string{
 		"localhost:8080",
@@ -156,7 +157,6 @@ func TestValidateDefaultEndpoint(t *testing.T) {
 		":8080",
 		"unix://relative.sock",
 		"unix:///var/run/",
-		"unix://@",
 		"http://127.0.0.1:8080",
 	}
 	for _, ep := range valid {

@@ -1,11 +1,11 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"fmt"
-	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
-	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -23,29 +23,29 @@ func validateOutboundTrafficPolicy(policy *networking.OutboundTrafficPolicy, pat
 	}
 	proxyPath := path.Child("egressProxy")
 	if policy.GetMode() != networking.OutboundTrafficPolicy_ALLOW_ANY {
-		errs = append(errs, field.Forbidden(proxyPath,
-			fmt.Sprintf("egressProxy is used only with mode ALLOW_ANY (it receives the traffic to unknown destinations); mode is %s", policy.GetMode())))
+		errs = append(errs, rules.EgressProxy.On(field.Forbidden(proxyPath,
+			fmt.Sprintf("egressProxy is used only with mode ALLOW_ANY (it receives the traffic to unknown destinations); mode is %s", policy.GetMode()))))
 	}
 
 	hostPath := proxyPath.Child("host")
 	if proxy.GetHost() == "" {
-		errs = append(errs, field.Required(hostPath, "the egress proxy needs a host: the DNS name of its service, such as egress-proxy.infra.svc.cluster.local"))
+		errs = append(errs, rules.EgressProxy.On(field.Required(hostPath, "the egress proxy needs a host: the DNS name of its service, such as egress-proxy.infra.svc.cluster.local")))
 	} else if problem := dnsNameProblem(proxy.GetHost(), false); problem != "" {
-		errs = append(errs, field.Invalid(hostPath, proxy.GetHost(),
-			"must be a fully qualified DNS name such as egress-proxy.infra.svc.cluster.local: "+problem))
+		errs = append(errs, rules.EgressProxy.On(field.Invalid(hostPath, proxy.GetHost(),
+			"must be a fully qualified DNS name such as egress-proxy.infra.svc.cluster.local: "+problem)))
 	}
 
 	// Istio checks a subset name like a DestinationRule subset's: a DNS-1123 label.
 	if subset := proxy.GetSubset(); subset != "" {
-		if msgs := utilvalidation.IsDNS1123Label(subset); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(proxyPath.Child("subset"), subset,
-				"a subset name must be a DNS-1123 label: "+strings.Join(msgs, "; ")))
+		if !isDNSLabel(subset) {
+			errs = append(errs, rules.EgressProxy.On(field.Invalid(proxyPath.Child("subset"), subset,
+				fmt.Sprintf("a subset name must be a DNS label: letters, digits and '-', starting and ending with a letter or digit, at most %d characters", maxDNSLabelLength))))
 		}
 	}
 
 	portPath := proxyPath.Child("port")
 	if proxy.GetPort() == nil {
-		errs = append(errs, field.Required(portPath, "the egress proxy needs a port number to send traffic to"))
+		errs = append(errs, rules.EgressProxy.On(field.Required(portPath, "the egress proxy needs a port number to send traffic to")))
 	} else {
 		errs = append(errs, validatePortNumber(proxy.GetPort().GetNumber(), portPath.Child("number"))...)
 	}

@@ -3,13 +3,15 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
-	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
@@ -62,18 +64,18 @@ func isTLSProtocol(p string) bool {
 func validatePortAttributes(port *networking.SidecarPort, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if port.GetProtocol() != "" && !isSupportedProtocol(port.GetProtocol()) {
-		errs = append(errs, field.NotSupported(path.Child("protocol"), port.GetProtocol(), supportedProtocols))
+		errs = append(errs, rules.PortProtocol.On(field.NotSupported(path.Child("protocol"), port.GetProtocol(), supportedProtocols)))
 	}
 	if name := port.GetName(); name != "" {
-		if msgs := utilvalidation.IsDNS1123Label(name); len(msgs) > 0 {
-			errs = append(errs, field.Invalid(path.Child("name"), name,
-				"a port name must be a DNS-1123 label: "+strings.Join(msgs, "; ")))
+		if !isDNSLabel(name) {
+			errs = append(errs, rules.PortName.On(field.Invalid(path.Child("name"), name,
+				fmt.Sprintf("a port name must be a DNS label: letters, digits and '-', starting and ending with a letter or digit, at most %d characters", maxDNSLabelLength))))
 		}
 	}
 	//nolint:staticcheck // targetPort is deprecated, which is why it is rejected here.
 	if tp := port.GetTargetPort(); tp > 0 {
-		errs = append(errs, field.Forbidden(path.Child("targetPort"),
-			"targetPort has no effect on Sidecars; remove it (traffic is forwarded to defaultEndpoint on ingress, to the destination port on egress)"))
+		errs = append(errs, rules.PortTargetPort.On(field.Forbidden(path.Child("targetPort"),
+			"targetPort has no effect on Sidecars; remove it (traffic is forwarded to defaultEndpoint on ingress, to the destination port on egress)")))
 	}
 	return errs
 }
@@ -81,33 +83,39 @@ func validatePortAttributes(port *networking.SidecarPort, path *field.Path) fiel
 // validatePortNumber checks that n is a usable port, 1 to 65535.
 func validatePortNumber(n uint32, path *field.Path) field.ErrorList {
 	if n < 1 || n > maxPort {
-		return field.ErrorList{field.Invalid(path, n, fmt.Sprintf("must be a port number between 1 and %d", maxPort))}
+		return field.ErrorList{rules.PortNumber.On(field.Invalid(path, n, fmt.Sprintf("must be a port number between 1 and %d", maxPort)))}
 	}
 	return nil
 }
 
 // validateUnixAddress checks a "unix://..." address: either an absolute file
 // path that does not end in "/" (unix:///var/run/app.sock) or a Linux
-// abstract socket name (unix://@name).
-func validateUnixAddress(addr string, path *field.Path) field.ErrorList {
+// abstract socket name (unix://@name). Its errors carry the rule id.
+func validateUnixAddress(id rules.ID, addr string, path *field.Path) field.ErrorList {
 	rest := strings.TrimPrefix(addr, sidecar.UnixPrefix)
 	const allowed = "a Unix domain socket must be unix:///absolute/path (not ending in /) or unix://@abstract-name"
 	switch {
 	case strings.HasPrefix(rest, "@"):
-		if len(rest) == 1 {
-			return field.ErrorList{field.Invalid(path, addr, "the abstract socket name after @ must not be empty; "+allowed)}
-		}
+		// Any abstract name, even empty, as Istio accepts it
+		// (pkg/config/validation ValidateUnixAddress).
+	case rest == "":
+		return field.ErrorList{id.On(field.Invalid(path, addr, "the socket path must not be empty; "+allowed))}
 	case !strings.HasPrefix(rest, "/"):
-		return field.ErrorList{field.Invalid(path, addr, "the socket path must be absolute; "+allowed)}
+		return field.ErrorList{id.On(field.Invalid(path, addr, "the socket path must be absolute; "+allowed))}
 	case strings.HasSuffix(rest, "/"):
-		return field.ErrorList{field.Invalid(path, addr, "the socket path must name a file, not a directory; "+allowed)}
+		return field.ErrorList{id.On(field.Invalid(path, addr, "the socket path must name a file, not a directory; "+allowed))}
 	}
 	return nil
 }
 
-// validateIPAddress checks that addr is an IPv4 or IPv6 address.
-func validateIPAddress(addr string, path *field.Path) field.ErrorList {
-	return utilvalidation.IsValidIP(path, addr)
+// validateIPAddress checks that addr is an IPv4 or IPv6 address in any of
+// its textual forms, zones included, as Istio reads it
+// (pkg/config/validation/agent ValidateIPAddress: netip.ParseAddr).
+func validateIPAddress(id rules.ID, addr string, path *field.Path) field.ErrorList {
+	if _, err := netip.ParseAddr(addr); err != nil {
+		return field.ErrorList{id.On(field.Invalid(path, addr, "must be an IPv4 or IPv6 address, such as 127.0.0.1 or ::1"))}
+	}
+	return nil
 }
 
 // validateEnum reports a numeric enum value that has no name. The decoder
@@ -117,7 +125,7 @@ func validateEnum(value int32, names map[int32]string, path *field.Path) field.E
 	if _, ok := names[value]; ok {
 		return nil
 	}
-	return field.ErrorList{field.NotSupported(path, strconv.Itoa(int(value)), enumNames(names))}
+	return field.ErrorList{rules.EnumValue.On(field.NotSupported(path, strconv.Itoa(int(value)), enumNames(names)))}
 }
 
 // enumNames lists an enum's names in declaration (numeric) order.

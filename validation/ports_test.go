@@ -3,6 +3,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"testing"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -25,7 +27,9 @@ func TestValidatePortAttributes(t *testing.T) {
 		{name: "GRPC_WEB with underscore is not a protocol name", port: &networking.SidecarPort{Protocol: "GRPC_WEB"},
 			want: []errAtT{errAt(field.ErrorTypeNotSupported, "port.protocol")}},
 		{name: "valid name", port: &networking.SidecarPort{Name: "http-web"}},
-		{name: "name with capitals", port: &networking.SidecarPort{Name: "HTTP"},
+		// Istio's DNS labels allow upper case (pkg/config/labels).
+		{name: "name with capitals", port: &networking.SidecarPort{Name: "HTTP"}},
+		{name: "name ending in a hyphen", port: &networking.SidecarPort{Name: "http-"},
 			want: []errAtT{errAt(field.ErrorTypeInvalid, "port.name")}},
 		{name: "name with dot", port: &networking.SidecarPort{Name: "a.b"},
 			want: []errAtT{errAt(field.ErrorTypeInvalid, "port.name")}},
@@ -68,14 +72,14 @@ func TestValidateUnixAddress(t *testing.T) {
 	}{
 		{addr: "unix:///var/run/app.sock"},
 		{addr: "unix://@envoy-admin"},
-		{addr: "unix://@", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
+		{addr: "unix://@"}, // Istio accepts an empty abstract name
 		{addr: "unix://", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
 		{addr: "unix://var/run/app.sock", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
 		{addr: "unix:///var/run/", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
 		{addr: "unix:///", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
-			checkObjectErrors(t, validateUnixAddress(tc.addr, path), tc.want)
+			checkObjectErrors(t, validateUnixAddress(rules.EgressPortAndSocket, tc.addr, path), tc.want)
 		})
 	}
 }
@@ -94,7 +98,7 @@ func TestValidateIPAddress(t *testing.T) {
 		{addr: "10.0.0.0/8", want: []errAtT{errAt(field.ErrorTypeInvalid, "bind")}},
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
-			checkObjectErrors(t, validateIPAddress(tc.addr, path), tc.want)
+			checkObjectErrors(t, validateIPAddress(rules.EgressBind, tc.addr, path), tc.want)
 		})
 	}
 }

@@ -1,7 +1,9 @@
 package validation
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -10,9 +12,10 @@ import (
 
 func TestValidateWorkloadSelector(t *testing.T) {
 	cases := []struct {
-		name     string
-		selector *networking.WorkloadSelector
-		want     []errAtT
+		name      string
+		selector  *networking.WorkloadSelector
+		want      []errAtT
+		wantWarns []string
 	}{
 		{name: "no selector means the whole namespace"},
 		{name: "one label", selector: &networking.WorkloadSelector{Labels: map[string]string{"app": "ratings"}}},
@@ -44,32 +47,55 @@ func TestValidateWorkloadSelector(t *testing.T) {
 			selector: &networking.WorkloadSelector{Labels: map[string]string{"": "x"}},
 			want:     []errAtT{errAt(field.ErrorTypeInvalid, "spec.workloadSelector.labels[]")},
 		},
+		// Istio admits keys and values no Kubernetes label can have: they
+		// select nothing, which a warning says.
 		{
-			name:     "invalid key",
-			selector: &networking.WorkloadSelector{Labels: map[string]string{"-app": "x"}},
-			want:     []errAtT{errAt(field.ErrorTypeInvalid, "spec.workloadSelector.labels[-app]")},
+			name:      "key no label can have",
+			selector:  &networking.WorkloadSelector{Labels: map[string]string{"-app": "x"}},
+			wantWarns: []string{"spec.workloadSelector.labels[-app]"},
 		},
 		{
-			name:     "invalid value",
-			selector: &networking.WorkloadSelector{Labels: map[string]string{"app": "has space"}},
-			want:     []errAtT{errAt(field.ErrorTypeInvalid, "spec.workloadSelector.labels[app]")},
+			name:      "value no label can have",
+			selector:  &networking.WorkloadSelector{Labels: map[string]string{"app": "has space"}},
+			wantWarns: []string{"spec.workloadSelector.labels[app]"},
 		},
 		{
-			name:     "bad key and bad value are both reported",
-			selector: &networking.WorkloadSelector{Labels: map[string]string{"a/b/c": "-x-"}},
-			want: []errAtT{
-				errAt(field.ErrorTypeInvalid, "spec.workloadSelector.labels[a/b/c]"),
-				errAt(field.ErrorTypeInvalid, "spec.workloadSelector.labels[a/b/c]"),
-			},
+			name:      "a key with two slashes",
+			selector:  &networking.WorkloadSelector{Labels: map[string]string{"a/b/c": "x"}},
+			wantWarns: []string{"spec.workloadSelector.labels[a/b/c]"},
+		},
+		{
+			// The CRD's schema: values of at most 63 characters.
+			name:     "value too long",
+			selector: &networking.WorkloadSelector{Labels: map[string]string{"app": strings.Repeat("a", 64)}},
+			want:     []errAtT{errAt(field.ErrorTypeTooLong, "spec.workloadSelector.labels[app]")},
+		},
+		{
+			name: "more than 256 labels",
+			selector: &networking.WorkloadSelector{Labels: func() map[string]string {
+				m := map[string]string{}
+				for i := range 257 {
+					m[fmt.Sprintf("k%d", i)] = "v"
+				}
+				return m
+			}()},
+			want: []errAtT{errAt(field.ErrorTypeTooMany, "spec.workloadSelector.labels")},
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			errs, _ := ValidateSidecar(objectSidecar(&networking.Sidecar{
+			errs, warns := ValidateSidecar(objectSidecar(&networking.Sidecar{
 				WorkloadSelector: tc.selector,
 				Egress:           []*networking.IstioEgressListener{okEgress(0)},
 			}))
 			checkObjectErrors(t, errs, tc.want)
+			var paths []string
+			for _, w := range warns {
+				paths = append(paths, w.Path.String())
+			}
+			if !slices.Equal(paths, tc.wantWarns) {
+				t.Errorf("warning paths %q, want %q (%v)", paths, tc.wantWarns, warns.Strings())
+			}
 		})
 	}
 }

@@ -3,7 +3,6 @@
 package validation
 
 import (
-	"sort"
 	"strings"
 	"testing"
 
@@ -76,28 +75,19 @@ func okEgress(port uint32, hosts ...string) *networking.IstioEgressListener {
 
 func checkObjectErrors(t *testing.T, got field.ErrorList, want []errAtT) {
 	t.Helper()
-	gotAt := make([]errAtT, 0, len(got))
 	for _, e := range got {
-		gotAt = append(gotAt, errAt(e.Type, e.Field))
 		if e.Detail == "" {
 			t.Errorf("error %s %s has no detail; every error must tell the admin what is allowed", e.Type, e.Field)
 		}
-	}
-	sortErrAts(gotAt)
-	want = append([]errAtT(nil), want...)
-	sortErrAts(want)
-	if diff := cmp.Diff(want, gotAt, cmpopts.EquateEmpty()); diff != "" {
-		t.Errorf("errors (-want +got):\n%s\nfull errors: %v", diff, got)
-	}
-}
-
-func sortErrAts(list []errAtT) {
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].Field != list[j].Field {
-			return list[i].Field < list[j].Field
+		if e.Origin == "" {
+			t.Errorf("error %s %s names no rule", e.Type, e.Field)
 		}
-		return list[i].Type < list[j].Type
-	})
+	}
+	wantErrs := make(field.ErrorList, 0, len(want))
+	for _, w := range want {
+		wantErrs = append(wantErrs, &field.Error{Type: w.Type, Field: w.Field})
+	}
+	field.ErrorMatcher{}.ByType().ByField().Test(t, wantErrs, got)
 }
 
 func checkObjectWarnings(t *testing.T, got Warnings, want []warnAtT) {
@@ -106,6 +96,9 @@ func checkObjectWarnings(t *testing.T, got Warnings, want []warnAtT) {
 	for _, w := range got {
 		if w.Message == "" {
 			t.Errorf("warning at %s has no message", w.Path)
+		}
+		if w.Rule == "" {
+			t.Errorf("warning at %s names no rule", w.Path)
 		}
 		gotAt = append(gotAt, warnAtT{Path: w.Path.String(), Msg: w.Message})
 	}

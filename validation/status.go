@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 )
 
@@ -33,6 +34,9 @@ func DenialStatus(name string, errs field.ErrorList) metav1.Status {
 	if len(errs) > MaxReportedErrors {
 		shown = errs[:MaxReportedErrors]
 	}
+	// Each rule's ID goes in front of its detail: `spec.egress[0].port:
+	// Required value: [SW0301] ...`.
+	shown = rules.WithIDs(shown)
 	status := apierrors.NewInvalid(schema.GroupKind{Group: sidecar.Group, Kind: sidecar.Kind}, name, shown).ErrStatus
 	status.Details = nil
 	if len(errs) > 1 {

@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
+
 	"fmt"
 	"strings"
 
@@ -54,8 +56,8 @@ func validateIngressTLS(tls *networking.ServerTLSSettings, protocol string, path
 	var warns Warnings
 
 	if !isTLSProtocol(protocol) {
-		errs = append(errs, field.Forbidden(path,
-			fmt.Sprintf("TLS settings are allowed only on ports with protocol HTTPS or TLS; this port's protocol is %q", protocol)))
+		errs = append(errs, rules.TLSPort.On(field.Forbidden(path,
+			fmt.Sprintf("TLS settings are allowed only on ports with protocol HTTPS or TLS; this port's protocol is %q", protocol))))
 	}
 
 	modePath := path.Child("mode")
@@ -63,34 +65,34 @@ func validateIngressTLS(tls *networking.ServerTLSSettings, protocol string, path
 	switch mode {
 	case networking.ServerTLSSettings_PASSTHROUGH:
 		if tls.GetServerCertificate() != "" || tls.GetPrivateKey() != "" || tls.GetCaCertificates() != "" || tls.GetCaCrl() != "" {
-			warns = append(warns, Warnf(modePath,
+			warns = append(warns, Warnf(rules.TLSWeak, modePath,
 				"mode is PASSTHROUGH (the default when mode is not set), which does not terminate TLS, so the certificate files are ignored; set mode to SIMPLE or MUTUAL to use them"))
 		}
 	case networking.ServerTLSSettings_SIMPLE, networking.ServerTLSSettings_MUTUAL, networking.ServerTLSSettings_OPTIONAL_MUTUAL:
 		if tls.GetServerCertificate() == "" {
-			errs = append(errs, field.Required(path.Child("serverCertificate"),
-				fmt.Sprintf("%s TLS needs the path of the server certificate file", mode)))
+			errs = append(errs, rules.TLSCertificates.On(field.Required(path.Child("serverCertificate"),
+				fmt.Sprintf("%s TLS needs the path of the server certificate file", mode))))
 		}
 		if tls.GetPrivateKey() == "" {
-			errs = append(errs, field.Required(path.Child("privateKey"),
-				fmt.Sprintf("%s TLS needs the path of the private key file", mode)))
+			errs = append(errs, rules.TLSCertificates.On(field.Required(path.Child("privateKey"),
+				fmt.Sprintf("%s TLS needs the path of the private key file", mode))))
 		}
 		if mode != networking.ServerTLSSettings_SIMPLE && tls.GetCaCertificates() == "" {
-			errs = append(errs, field.Required(path.Child("caCertificates"),
-				fmt.Sprintf("%s TLS needs the path of the CA bundle used to verify client certificates", mode)))
+			errs = append(errs, rules.TLSCertificates.On(field.Required(path.Child("caCertificates"),
+				fmt.Sprintf("%s TLS needs the path of the CA bundle used to verify client certificates", mode))))
 		}
 		if mode == networking.ServerTLSSettings_SIMPLE && tls.GetCaCrl() != "" {
-			errs = append(errs, field.Forbidden(path.Child("caCrl"),
-				"a certificate revocation list applies to client certificates, which SIMPLE TLS does not request; use MUTUAL or OPTIONAL_MUTUAL, or remove caCrl"))
+			errs = append(errs, rules.TLSCertificates.On(field.Forbidden(path.Child("caCrl"),
+				"a certificate revocation list applies to client certificates, which SIMPLE TLS does not request; use MUTUAL or OPTIONAL_MUTUAL, or remove caCrl")))
 		}
 	default:
 		// ISTIO_MUTUAL, AUTO_PASSTHROUGH and numbers without a name.
-		errs = append(errs, field.NotSupported(modePath, mode.String(), ingressTLSModes))
+		errs = append(errs, rules.TLSMode.On(field.NotSupported(modePath, mode.String(), ingressTLSModes)))
 	}
 
 	forbid := func(set bool, name, why string) {
 		if set {
-			errs = append(errs, field.Forbidden(path.Child(name), name+" is not supported in sidecar ingress TLS; "+why))
+			errs = append(errs, rules.TLSUnsupportedField.On(field.Forbidden(path.Child(name), name+" is not supported in sidecar ingress TLS; "+why)))
 		}
 	}
 	forbid(len(tls.GetSubjectAltNames()) > 0, "subjectAltNames", "remove it")
@@ -105,7 +107,7 @@ func validateIngressTLS(tls *networking.ServerTLSSettings, protocol string, path
 	switch tls.GetMinProtocolVersion() {
 	case networking.ServerTLSSettings_TLSV1_0, networking.ServerTLSSettings_TLSV1_1:
 		if len(tls.GetCipherSuites()) == 0 {
-			warns = append(warns, Warnf(path.Child("minProtocolVersion"),
+			warns = append(warns, Warnf(rules.TLSWeak, path.Child("minProtocolVersion"),
 				"%s needs cipherSuites that TLS versions below 1.2 can use; the default cipher suites no longer include any, so such clients cannot connect",
 				tls.GetMinProtocolVersion()))
 		}
@@ -116,9 +118,9 @@ func validateIngressTLS(tls *networking.ServerTLSSettings, protocol string, path
 		csPath := path.Child("cipherSuites").Index(k)
 		switch {
 		case !isSupportedCipherSuite(cs):
-			warns = append(warns, Warnf(csPath, "unknown cipher suite %q is ignored; supported: %s", cs, strings.Join(supportedCipherSuites, ", ")))
+			warns = append(warns, Warnf(rules.TLSWeak, csPath, "unknown cipher suite %q is ignored; supported: %s", cs, strings.Join(supportedCipherSuites, ", ")))
 		case seen[cs]:
-			warns = append(warns, Warnf(csPath, "duplicate cipher suite %q is ignored", cs))
+			warns = append(warns, Warnf(rules.TLSWeak, csPath, "duplicate cipher suite %q is ignored", cs))
 		}
 		seen[cs] = true
 	}

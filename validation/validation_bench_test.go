@@ -123,7 +123,7 @@ func BenchmarkDecide(b *testing.B) {
 			b.Run(size+"/"+name, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					validation.Decide(s, view, opts)
+					validation.Decide(s, nil, view, opts)
 				}
 			})
 		}

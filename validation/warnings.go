@@ -9,29 +9,38 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 )
 
 // Warning is a problem worth telling the user about that does not deny the
 // request. Path is nil for warnings about the object as a whole.
 type Warning struct {
+	// Rule is the ID of the rule that warns.
+	Rule    rules.ID
 	Path    *field.Path
 	Message string
 }
 
-// String renders the warning as kubectl prints it: "spec.egress[0].hosts[1]: ...".
+// String renders the warning as kubectl prints it, the rule's ID in front
+// of the message: "spec.egress[0].hosts[1]: [SW0406] ...".
 func (w Warning) String() string {
-	if w.Path == nil || w.Path.String() == "" {
-		return w.Message
+	msg := w.Message
+	if w.Rule != "" {
+		msg = "[" + string(w.Rule) + "] " + msg
 	}
-	return w.Path.String() + ": " + w.Message
+	if w.Path == nil || w.Path.String() == "" {
+		return msg
+	}
+	return w.Path.String() + ": " + msg
 }
 
 // Warnings is an ordered list of warnings.
 type Warnings []Warning
 
-// Warnf builds a warning for path.
-func Warnf(path *field.Path, format string, args ...any) Warning {
-	return Warning{Path: path, Message: fmt.Sprintf(format, args...)}
+// Warnf builds a warning of rule for path.
+func Warnf(rule rules.ID, path *field.Path, format string, args ...any) Warning {
+	return Warning{Rule: rule, Path: path, Message: fmt.Sprintf(format, args...)}
 }
 
 // Strings renders each warning, in order.

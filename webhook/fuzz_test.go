@@ -126,7 +126,7 @@ func FuzzHandler(f *testing.F) {
 		if obj.Namespace == "" {
 			obj.Namespace = req.Namespace
 		}
-		if result := validation.Decide(obj, nil, opts); !result.Allowed() {
+		if result := validation.Decide(obj, nil, nil, opts); !result.Allowed() {
 			t.Fatalf("allowed an invalid Sidecar: %v", result.Errors)
 		}
 	})

@@ -328,3 +328,27 @@ func TestNewMetricsTwiceOnOneRegistry(t *testing.T) {
 		t.Error("registering the metrics twice must fail, not panic or double count")
 	}
 }
+
+// TestHTTPRuleMetrics: the rules a denial or a warning names are counted by
+// rule ID.
+func TestHTTPRuleMetrics(t *testing.T) {
+	srv, reg := newServer(t)
+	// Denied for a host without namespace (SW0402).
+	post(t, srv, webhook.ValidateSidecarsPath, "application/json", reviewBody(t, admissionv1.Create, sidecarJSON("bad", `{"egress":[{"hosts":["nope"]}]}`)))
+	// Admitted with a duplicated host (SW0406), twice.
+	dup := sidecarJSON("dup", `{"egress":[{"hosts":["./*","./*"]}]}`)
+	post(t, srv, webhook.ValidateSidecarsPath, "application/json", reviewBody(t, admissionv1.Create, dup))
+	post(t, srv, webhook.ValidateSidecarsPath, "application/json", reviewBody(t, admissionv1.Create, dup))
+
+	got := map[string]float64{}
+	for _, m := range family(t, reg, "sidecar_webhook_rule_findings_total").GetMetric() {
+		got[labelsOf(m, "webhook", "rule", "result")] = m.GetCounter().GetValue()
+	}
+	want := map[string]float64{
+		"/validate/sidecars SW0402 denied":  1,
+		"/validate/sidecars SW0406 warning": 2,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sidecar_webhook_rule_findings_total (-want +got):\n%s", diff)
+	}
+}

@@ -79,6 +79,7 @@ func (i *instrumented) Handle(ctx context.Context, req admission.Request) admiss
 		result = ResultDenied
 	}
 	i.metrics.observe(i.path, string(req.Operation), result, elapsed.Seconds())
+	i.metrics.observeRules(i.path, resp)
 
 	// One line per decision. Object contents (denial details quote field
 	// values) stay out of info level; they are logged at V(1).

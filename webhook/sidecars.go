@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
@@ -61,6 +61,7 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		return denyInvalid(requestName(req), errs, nil)
 	}
 	fillIdentity(obj, req)
+	old := oldSidecar(req, obj)
 
 	var view clusterview.View
 	if v.Cluster != nil {
@@ -83,15 +84,18 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 	}
 	if view == nil {
 		// Per-object rules only.
-		result := validation.Decide(obj, nil, v.Options)
+		result := validation.Decide(obj, old, nil, v.Options)
 		return answer(req, result)
 	}
 
 	decideFrom := view
 	var confirmErr error
-	if selectorChanges(req, obj) {
+	// An UPDATE that keeps its selector cannot start a conflict, so the
+	// cache decides it alone (most GitOps syncs: new listeners, labels,
+	// annotations).
+	if old == nil || !sidecar.SameSelector(old, obj) {
 		// First from the cache: most denials need nothing more.
-		if result := validation.Decide(obj, overlay(view), v.Options); !result.Allowed() {
+		if result := validation.Decide(obj, old, overlay(view), v.Options); !result.Allowed() {
 			return answer(req, result)
 		}
 		// Every Sidecar falls under a uniqueness rule. The cache may lag
@@ -119,9 +123,9 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 		unlock := v.Pending.Lock(obj.Namespace)
 		defer unlock()
 	}
-	result := validation.Decide(obj, overlay(decideFrom), v.Options)
+	result := validation.Decide(obj, old, overlay(decideFrom), v.Options)
 	if confirmErr != nil {
-		result.Warnings = append(result.Warnings, validation.Warning{Message: fmt.Sprintf(
+		result.Warnings = append(result.Warnings, validation.Warning{Rule: rules.UnconfirmedDecision, Message: fmt.Sprintf(
 			"sidecar-webhook could not confirm the namespace's Sidecars with the API server (%v); decided from its cache", confirmErr)})
 	}
 	// A dry run stores nothing, so it must leave no trace either.
@@ -139,30 +143,21 @@ func answer(req admission.Request, result validation.Result) admission.Response 
 	return admission.Allowed("").WithWarnings(limitWarnings(result.Warnings)...)
 }
 
-// selectorChanges reports whether admitting req could create a conflict that
-// did not exist before: always for a CREATE; for an UPDATE only when the
-// workloadSelector changes (appears, goes, or selects other labels). An
-// update that keeps its selector (new listeners, labels, annotations: most
-// GitOps syncs) cannot start a conflict, so the cache decides it alone.
-func selectorChanges(req admission.Request, obj *sidecar.Sidecar) bool {
+// oldSidecar is the stored object of an UPDATE, which ratcheting compares
+// against, or nil: on CREATE, and when the old object cannot be decoded (the
+// update is then judged as a CREATE, as before ratcheting existed).
+func oldSidecar(req admission.Request, obj *sidecar.Sidecar) *sidecar.Sidecar {
 	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
-		return true
+		return nil
 	}
-	var old struct {
-		Spec struct {
-			WorkloadSelector *struct {
-				Labels map[string]string `json:"labels"`
-			} `json:"workloadSelector"`
-		} `json:"spec"`
+	old, errs := sidecar.Decode(req.OldObject.Raw)
+	if len(errs) > 0 {
+		return nil
 	}
-	if err := json.Unmarshal(req.OldObject.Raw, &old); err != nil {
-		return true
-	}
-	oldSelector := old.Spec.WorkloadSelector
-	if (oldSelector != nil) != sidecar.HasSelector(obj) {
-		return true
-	}
-	return oldSelector != nil && !maps.Equal(oldSelector.Labels, sidecar.Selector(obj))
+	// Ratcheting and the conflict rules compare by namespace/name, which
+	// an UPDATE cannot change.
+	old.Namespace, old.Name = obj.Namespace, obj.Name
+	return old
 }
 
 // SidecarDefaulter answers /mutate/sidecars.
@@ -188,7 +183,7 @@ func (d *SidecarDefaulter) Handle(_ context.Context, req admission.Request) admi
 	changes, notes := defaults.Apply(obj, d.Options)
 	warnings := make([]string, 0, len(notes))
 	for _, n := range notes {
-		warnings = append(warnings, n.Path+": "+n.Message)
+		warnings = append(warnings, validation.Warning{Rule: n.Rule, Path: field.NewPath(n.Path), Message: n.Message}.String())
 	}
 	if len(changes) == 0 {
 		return admission.Allowed("").WithWarnings(warnings...)

@@ -147,7 +147,7 @@ func TestSidecarValidator(t *testing.T) {
 			req:         sidecarReq(admissionv1.Create, "v1", sidecarJSON("bad", `{"egress":[{"hostz":["./*"]}]}`)),
 			want:        invalid,
 			wantPaths:   []string{"spec.egress[0].hostz"},
-			wantMessage: `Sidecar.networking.istio.io "bad" is invalid: spec.egress[0].hostz: Forbidden: unknown field`,
+			wantMessage: `Sidecar.networking.istio.io "bad" is invalid: spec.egress[0].hostz: Forbidden: [SW0002] unknown field`,
 		},
 		{
 			name:        "object that is not JSON",
@@ -160,7 +160,7 @@ func TestSidecarValidator(t *testing.T) {
 			req:  sidecarReq(admissionv1.Create, "v1", sidecarJSON("default", `{"egress":[{"hosts":["./*","./*"]}]}`)),
 			want: allowed,
 			wantWarnings: []string{
-				`spec.egress[0].hosts[1]: duplicated egress host "./*"`,
+				`spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`,
 			},
 		},
 		{
@@ -235,7 +235,7 @@ func TestSidecarValidator(t *testing.T) {
 func TestSidecarValidatorDenialGolden(t *testing.T) {
 	resp := (&webhook.SidecarValidator{}).Handle(context.Background(),
 		sidecarReq(admissionv1.Create, "v1", sidecarJSON("bad", `{"egress":[{"port":{"number":70000},"hosts":["./*"]}]}`)))
-	want := `Sidecar.networking.istio.io "bad" is invalid: spec.egress[0].port.number: Invalid value: 70000: must be a port number between 1 and 65535`
+	want := `Sidecar.networking.istio.io "bad" is invalid: spec.egress[0].port.number: Invalid value: 70000: [SW0201] must be a port number between 1 and 65535`
 	if resp.Result == nil || resp.Result.Message != want {
 		t.Errorf("result %+v\nwant message %s", resp.Result, want)
 	}
@@ -250,7 +250,7 @@ func TestSidecarValidatorEnforcementWarn(t *testing.T) {
 	if !resp.Allowed {
 		t.Fatalf("warn mode must admit a rule violation, got %+v", resp.Result)
 	}
-	want := []string{"would be denied (enforcement=warn): spec.egress[0].port.number: Invalid value: 70000: must be a port number between 1 and 65535"}
+	want := []string{"[SW0201] would be denied (enforcement=warn): spec.egress[0].port.number: Invalid value: 70000: must be a port number between 1 and 65535"}
 	if diff := cmp.Diff(want, resp.Warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}

@@ -418,10 +418,19 @@ func (v *View) NamespaceExists(namespace string) bool {
 	return v.NamespaceLabels(namespace) != nil
 }
 
-// NamespaceLabels implements clusterview.View.
+// NamespaceLabels implements clusterview.View. The namespace is read in
+// place from the informer's store: the pod path asks for every pod.
 func (v *View) NamespaceLabels(namespace string) map[string]string {
-	ns := &corev1.Namespace{}
-	if err := v.cache.Get(context.Background(), client.ObjectKey{Name: namespace}, ns); err != nil {
+	store := v.stores[reflect.TypeFor[*corev1.Namespace]()]
+	if store == nil || namespace == "" {
+		return nil
+	}
+	obj, exists, err := store.GetByKey(namespace)
+	if err != nil || !exists {
+		return nil
+	}
+	ns, ok := obj.(*corev1.Namespace)
+	if !ok {
 		return nil
 	}
 	if ns.Labels == nil {

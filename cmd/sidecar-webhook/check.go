@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
@@ -15,6 +17,7 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/offline"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
 
@@ -47,7 +50,7 @@ func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
 	fs.StringVar(&cfg.namespace, "namespace", "default", "namespace of objects that name none")
 	fs.StringVar(&cfg.output, "o", "text", "output format: text or json")
 	fs.StringVar(&cfg.enforcement, "enforcement", string(validation.EnforcementDeny), "deny or warn")
-	fs.BoolVar(&cfg.cluster, "cluster", false, "start from the live cluster's state (and list the conflicts already in it)")
+	fs.BoolVar(&cfg.cluster, "cluster", false, "start from the live cluster's state (kubeconfig). Without PATH: the pre-flight, every stored Sidecar that would be denied if created today (in deny mode, whatever --enforcement says), conflicts included. With PATH: the conflicts already in the cluster, then the files, a Sidecar the cluster holds being an update of it")
 	fs.StringVar(&cfg.kubeconfig, "kubeconfig", "", "kubeconfig for --cluster (default: $KUBECONFIG, then in-cluster)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return cfg, err
@@ -95,12 +98,17 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	var existing []offline.Decision
 	if cfg.cluster {
-		view, err := liveMemory(ctx, cfg.kubeconfig, informer.Options{RootNamespace: cfg.rootNamespace, IstioNamespace: cfg.istioNamespace, Revision: cfg.istioRevision})
+		view, stored, err := liveState(ctx, cfg.kubeconfig, informer.Options{RootNamespace: cfg.rootNamespace, IstioNamespace: cfg.istioNamespace, Revision: cfg.istioRevision})
 		if err != nil {
 			fmt.Fprintf(stderr, "sidecar-webhook check: reading the cluster: %v\n", err)
 			return exitUsage
 		}
+		if len(cfg.paths) == 0 {
+			// The pre-flight: what deny mode would refuse of what is there.
+			return writePreflight(stdout, stderr, cfg.output, offline.Preflight(stored, view))
+		}
 		opts.View = view
+		opts.Stored = stored
 		opts.RootNamespace = view.RootNamespace()
 		existing = offline.Existing(view)
 	}
@@ -157,19 +165,93 @@ func writeDecisions(w io.Writer, format string, decisions []offline.Decision) er
 	return nil
 }
 
-// liveMemory reads the cluster named by kubeconfig into an in-memory view.
-func liveMemory(ctx context.Context, kubeconfig string, opts informer.Options) (*clusterview.Memory, error) {
+// writePreflight prints the pre-flight (`check --cluster` without files):
+// in text, the Sidecars that would be denied grouped by namespace, each
+// reason on its own line, and a summary; in JSON, one element per Sidecar
+// checked. The exit code is 1 when any would be denied.
+func writePreflight(stdout, stderr io.Writer, format string, decisions []offline.Decision) int {
+	denied := 0
+	for _, d := range decisions {
+		if !d.Allowed {
+			denied++
+		}
+	}
+	var err error
+	if format == "json" {
+		err = writeDecisions(stdout, format, decisions)
+	} else {
+		err = writePreflightText(stdout, decisions, denied)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sidecar-webhook check: %v\n", err)
+		return exitUsage
+	}
+	if denied > 0 {
+		return exitDenied
+	}
+	return exitOK
+}
+
+func writePreflightText(w io.Writer, decisions []offline.Decision, denied int) error {
+	var b strings.Builder
+	namespace := ""
+	for _, d := range decisions {
+		if d.Allowed {
+			continue
+		}
+		if d.Namespace != namespace {
+			namespace = d.Namespace
+			fmt.Fprintf(&b, "namespace %s:\n", namespace)
+		}
+		fmt.Fprintf(&b, "  Sidecar %s would be denied if created today:\n", d.Name)
+		for _, e := range d.Errors {
+			fmt.Fprintf(&b, "    - %s\n", e)
+		}
+	}
+	sidecars := "Sidecars"
+	if len(decisions) == 1 {
+		sidecars = "Sidecar"
+	}
+	if denied == 0 {
+		fmt.Fprintf(&b, "%d %s checked, none would be denied\n", len(decisions), sidecars)
+	} else {
+		fmt.Fprintf(&b, "%d %s checked, %d would be denied\n", len(decisions), sidecars, denied)
+		b.WriteString("They keep working under enforcement=deny: an update that leaves these problems as they are is admitted with a warning; a new Sidecar like them, or a change to such a field, is denied.\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// liveState reads the cluster named by kubeconfig into an in-memory view,
+// and its Sidecars in full: ratcheting compares an update with the stored
+// object, and the pre-flight judges each one.
+func liveState(ctx context.Context, kubeconfig string, opts informer.Options) (*clusterview.Memory, []*sidecar.Sidecar, error) {
 	restConfig, err := restConfigFor(kubeconfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	scheme, err := informer.NewScheme()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := client.New(restConfig, client.Options{Scheme: scheme})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return informer.LoadMemory(ctx, c, opts)
+	view, err := informer.LoadMemory(ctx, c, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	var list networkingv1.SidecarList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, nil, fmt.Errorf("listing Sidecars: %w", err)
+	}
+	stored := make([]*sidecar.Sidecar, 0, len(list.Items))
+	for _, s := range list.Items {
+		// The view listed Sidecars a moment earlier; one created since
+		// must be in it too, so that the others are judged against it.
+		view.PutSidecar(clusterview.RefOf(s))
+		stored = append(stored, s)
+	}
+	return view, stored, nil
 }

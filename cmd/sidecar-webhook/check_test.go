@@ -8,11 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/offline"
+	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -147,7 +152,7 @@ func TestCheckEnforcementWarnExitsZero(t *testing.T) {
 	if code != 0 {
 		t.Errorf("warn: exit code %d, want 0 (%s)", code, stderr)
 	}
-	if !strings.Contains(stdout, "    warning: would be denied (enforcement=warn): ") {
+	if !strings.Contains(stdout, "    warning: [SW1001] would be denied (enforcement=warn): ") {
 		t.Errorf("warn: the denial is not reported as a warning:\n%s", stdout)
 	}
 }
@@ -161,8 +166,8 @@ func TestCheckText(t *testing.T) {
 	}
 	want := []string{
 		"ALLOWED Sidecar prod/default (" + allowed + ":1)",
-		`    warning: spec.egress[0].hosts[1]: duplicated egress host "./*"`,
-		"DENIED Sidecar prod/broken (" + denied + `:1): Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: unknown field; known fields here: bind, captureMode, hosts, port`,
+		`    warning: spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`,
+		"DENIED Sidecar prod/broken (" + denied + `:1): Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`,
 	}
 	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")); diff != "" {
 		t.Errorf("output lines (-want +got):\n%s", diff)
@@ -189,7 +194,7 @@ func TestCheckJSON(t *testing.T) {
 	if len(out) != 2 {
 		t.Fatalf("want 2 decisions, got %d", len(out))
 	}
-	wantKeys := []string{"allowed", "apiVersion", "file", "kind", "line", "message", "name", "namespace", "warnings"}
+	wantKeys := []string{"allowed", "apiVersion", "errors", "file", "kind", "line", "message", "name", "namespace", "warnings"}
 	for i, d := range out {
 		var keys []string
 		for k := range d {
@@ -199,20 +204,23 @@ func TestCheckJSON(t *testing.T) {
 		if diff := cmp.Diff(wantKeys, keys); diff != "" {
 			t.Errorf("decision %d keys (-want +got):\n%s", i, diff)
 		}
-		if _, ok := d["warnings"].([]any); !ok {
-			t.Errorf("decision %d: warnings is %#v, want an array", i, d["warnings"])
+		for _, key := range []string{"errors", "warnings"} {
+			if _, ok := d[key].([]any); !ok {
+				t.Errorf("decision %d: %s is %#v, want an array", i, key, d[key])
+			}
 		}
 	}
 	want := []map[string]any{
 		{
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "default",
-			"file": allowed, "line": 1.0, "allowed": true, "message": "",
-			"warnings": []any{`spec.egress[0].hosts[1]: duplicated egress host "./*"`},
+			"file": allowed, "line": 1.0, "allowed": true, "message": "", "errors": []any{},
+			"warnings": []any{`spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`},
 		},
 		{
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "broken",
 			"file": denied, "line": 1.0, "allowed": false,
-			"message":  `Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: unknown field; known fields here: bind, captureMode, hosts, port`,
+			"message":  `Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`,
+			"errors":   []any{`spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`},
 			"warnings": []any{},
 		},
 	}
@@ -254,5 +262,77 @@ func TestCheckReferenceGolden(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), stdout); diff != "" {
 		t.Errorf("output (-golden +got):\n%s", diff)
+	}
+}
+
+// TestPreflightOutput pins the pre-flight (`check --cluster` without files)
+// as an admin reads it: the Sidecars that would be denied grouped by
+// namespace, each reason on its own line, a summary line, and the exit code.
+func TestPreflightOutput(t *testing.T) {
+	decode := func(namespace, name, spec string) *sidecar.Sidecar {
+		s, errs := sidecar.Decode([]byte(`{"metadata":{"name":"` + name + `","namespace":"` + namespace + `"},"spec":` + spec + `}`))
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		return s
+	}
+	view := func(stored []*sidecar.Sidecar) *clusterview.Memory {
+		m := clusterview.NewMemory("istio-system")
+		for _, s := range stored {
+			m.EnsureNamespaceLabelled(s.Namespace, map[string]string{"istio-injection": "enabled"})
+			m.PutSidecar(clusterview.RefOf(s))
+		}
+		return m
+	}
+	wide := `{"egress":[{"hosts":["./*"]}]}`
+	clean := []*sidecar.Sidecar{decode("web", "default", wide), decode("api", "default", wide)}
+	broken := append(slices.Clone(clean),
+		decode("web", "second", wide),
+		decode("api", "legacy", `{"workloadSelector":{"labels":{"app":"api"}},"egress":[{"bind":"127.0.0.1","hosts":["./*"]}],"ingress":[{"port":{"number":9080,"protocol":"HTTP","name":"http"},"defaultEndpoint":":18082"}]}`),
+	)
+	cases := []struct {
+		name     string
+		stored   []*sidecar.Sidecar
+		wantCode int
+		want     string
+	}{
+		{name: "clean", stored: clean, wantCode: 0, want: "2 Sidecars checked, none would be denied\n"},
+		{name: "empty cluster", wantCode: 0, want: "0 Sidecars checked, none would be denied\n"},
+		{name: "broken", stored: broken, wantCode: 1, want: `namespace api:
+  Sidecar legacy would be denied if created today:
+    - spec.ingress[0].defaultEndpoint: Invalid value: ":18082": [SW0209] must forward to a loopback or wildcard address or a Unix domain socket; allowed forms: 127.0.0.1:PORT, [::1]:PORT, 0.0.0.0:PORT, [::]:PORT (PORT 1-65535), unix:///absolute/path or unix://@abstract-name
+    - spec.egress[0].port: Required value: [SW0301] a port is required when bind is set (use port number 0 with a unix:// bind)
+namespace web:
+  Sidecar default would be denied if created today:
+    - spec.workloadSelector: Forbidden: [SW1001] namespace "web" already has a Sidecar without workloadSelector: web/second; only one namespace-wide Sidecar is allowed per namespace (Istio's behaviour with two is undefined); add a workloadSelector or change web/second instead
+  Sidecar second would be denied if created today:
+    - spec.workloadSelector: Forbidden: [SW1001] namespace "web" already has a Sidecar without workloadSelector: web/default; only one namespace-wide Sidecar is allowed per namespace (Istio's behaviour with two is undefined); add a workloadSelector or change web/default instead
+4 Sidecars checked, 3 would be denied
+They keep working under enforcement=deny: an update that leaves these problems as they are is admitted with a warning; a new Sidecar like them, or a change to such a field, is denied.
+`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			decisions := offline.Preflight(tc.stored, view(tc.stored))
+			var stdout, stderr bytes.Buffer
+			if code := writePreflight(&stdout, &stderr, "text", decisions); code != tc.wantCode {
+				t.Errorf("exit code %d, want %d (%s)", code, tc.wantCode, stderr.String())
+			}
+			if diff := cmp.Diff(tc.want, stdout.String()); diff != "" {
+				t.Errorf("text (-want +got):\n%s", diff)
+			}
+
+			stdout.Reset()
+			if code := writePreflight(&stdout, &stderr, "json", decisions); code != tc.wantCode {
+				t.Errorf("json: exit code %d, want %d", code, tc.wantCode)
+			}
+			var out []offline.Decision
+			if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+				t.Fatalf("json: %v\n%s", err, stdout.String())
+			}
+			if len(out) != len(tc.stored) {
+				t.Errorf("json: %d elements, want one per stored Sidecar (%d)", len(out), len(tc.stored))
+			}
+		})
 	}
 }

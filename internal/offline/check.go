@@ -1,8 +1,10 @@
 package offline
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +15,7 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
@@ -30,25 +33,35 @@ type Options struct {
 	// View, if set, is the starting cluster state (check --cluster); the
 	// documents' objects are added on top. Nil starts from nothing.
 	View *clusterview.Memory
+	// Stored are the Sidecars View already holds, in full (check
+	// --cluster): a document that repeats one's namespace/name is an UPDATE
+	// of it, ratcheted against it as the webhook would.
+	Stored []*sidecar.Sidecar
 }
 
 // Decision is the verdict on one Sidecar document; the JSON form is the
 // checker's `-o json` output.
 type Decision struct {
-	Kind       string   `json:"kind"`
-	APIVersion string   `json:"apiVersion"`
-	Namespace  string   `json:"namespace"`
-	Name       string   `json:"name"`
-	File       string   `json:"file"`
-	Line       int      `json:"line"`
-	Allowed    bool     `json:"allowed"`
-	Message    string   `json:"message"`
-	Warnings   []string `json:"warnings"`
+	Kind       string `json:"kind"`
+	APIVersion string `json:"apiVersion"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+	File       string `json:"file"`
+	Line       int    `json:"line"`
+	Allowed    bool   `json:"allowed"`
+	Message    string `json:"message"`
+	// Errors are the reasons for a denial, one field error each
+	// ("spec.egress[0].port: Required value: ..."): the field, the rule and
+	// what is allowed. Empty when allowed.
+	Errors   []string `json:"errors"`
+	Warnings []string `json:"warnings"`
 }
 
 // Check builds the cluster state from every non-Sidecar document, then
 // admits the Sidecars in input order. An admitted Sidecar joins the state, so
-// a later one is checked against it; a repeated namespace/name is an update.
+// a later one is checked against it; a repeated namespace/name (of an
+// admitted document, or of opts.Stored) is an UPDATE of it, and errors that
+// pre-date it are ratcheted (validation.Decide).
 func Check(docs []Document, opts Options) ([]Decision, error) {
 	if opts.DefaultNamespace == "" {
 		opts.DefaultNamespace = "default"
@@ -61,12 +74,22 @@ func Check(docs []Document, opts Options) ([]Decision, error) {
 		return nil, err
 	}
 
+	// stored holds what the API server would hold: the last admitted
+	// version of each Sidecar, what an UPDATE is compared against.
+	stored := map[string]*sidecar.Sidecar{}
+	for _, s := range opts.Stored {
+		stored[s.Namespace+"/"+s.Name] = s
+	}
 	var out []Decision
 	for _, d := range docs {
 		if !isSidecar(d) {
 			continue
 		}
-		dec := decide(d, view, opts)
+		dec, admitted := decide(d, view, stored, opts)
+		if admitted != nil {
+			stored[admitted.Namespace+"/"+admitted.Name] = admitted
+			view.PutSidecar(clusterview.RefOf(admitted))
+		}
 		out = append(out, dec)
 	}
 	return out, nil
@@ -137,9 +160,11 @@ func MeshConfig(docs []Document, istioNamespace, revision string) (cfg mesh.Conf
 	return mesh.Config{}, false, nil
 }
 
-func decide(d Document, view *clusterview.Memory, opts Options) Decision {
+// decide makes the decision on one Sidecar document and returns the object
+// as it would be stored when it is admitted (nil otherwise).
+func decide(d Document, view clusterview.View, stored map[string]*sidecar.Sidecar, opts Options) (Decision, *sidecar.Sidecar) {
 	ns := namespaceOf(d, opts.DefaultNamespace)
-	dec := Decision{Kind: d.Kind, APIVersion: d.APIVersion, Namespace: ns, Name: d.Name, File: d.File, Line: d.Line, Warnings: []string{}}
+	dec := Decision{Kind: d.Kind, APIVersion: d.APIVersion, Namespace: ns, Name: d.Name, File: d.File, Line: d.Line, Errors: []string{}, Warnings: []string{}}
 	name := d.Name
 	if name == "" {
 		name = "<generated>"
@@ -147,10 +172,9 @@ func decide(d Document, view *clusterview.Memory, opts Options) Decision {
 	// The API server serves only some versions; anything else would be
 	// refused there ("no matches for kind"), so it is denied here too.
 	if gv, _ := schema.ParseGroupVersion(d.APIVersion); !sidecar.IsServedGVK(gv.WithKind(d.Kind)) {
-		st := validation.DenialStatus(name, field.ErrorList{field.NotSupported(field.NewPath("apiVersion"), d.APIVersion,
+		dec.deny(name, field.ErrorList{field.NotSupported(field.NewPath("apiVersion"), d.APIVersion,
 			[]string{sidecar.Group + "/v1alpha3", sidecar.Group + "/v1beta1", sidecar.Group + "/v1"})})
-		dec.Message = st.Message
-		return dec
+		return dec, nil
 	}
 	// The same steps the API server takes: mutate (default), then validate.
 	obj, errs := sidecar.Decode(d.JSON)
@@ -159,7 +183,7 @@ func decide(d Document, view *clusterview.Memory, opts Options) Decision {
 		if err := json.Unmarshal(d.JSON, &generic); err == nil {
 			changes, notes := defaults.Apply(generic, opts.Defaults)
 			for _, n := range notes {
-				dec.Warnings = append(dec.Warnings, n.Path+": "+n.Message)
+				dec.Warnings = append(dec.Warnings, validation.Warning{Rule: n.Rule, Path: field.NewPath(n.Path), Message: n.Message}.String())
 			}
 			if len(changes) > 0 {
 				if defaulted, err := json.Marshal(generic); err == nil {
@@ -169,21 +193,28 @@ func decide(d Document, view *clusterview.Memory, opts Options) Decision {
 		}
 	}
 	if len(errs) > 0 {
-		st := validation.DenialStatus(name, errs)
-		dec.Message = st.Message
-		return dec
+		dec.deny(name, errs)
+		return dec, nil
 	}
 	obj.Namespace = ns
-	result := validation.Decide(obj, view, opts.Validation)
+	result := validation.Decide(obj, stored[ns+"/"+obj.Name], view, opts.Validation)
 	dec.Warnings = append(dec.Warnings, result.Warnings.Strings()...)
 	if !result.Allowed() {
-		st := validation.DenialStatus(name, result.Errors)
-		dec.Message = st.Message
-		return dec
+		dec.deny(name, result.Errors)
+		return dec, nil
 	}
 	dec.Allowed = true
-	view.PutSidecar(clusterview.RefOf(obj))
-	return dec
+	return dec, obj
+}
+
+// deny records a denial: the message the webhook would send, and each
+// field error on its own.
+func (d *Decision) deny(name string, errs field.ErrorList) {
+	d.Message = validation.DenialStatus(name, errs).Message
+	d.Errors = make([]string, 0, len(errs))
+	for _, e := range errs {
+		d.Errors = append(d.Errors, rules.Text(e))
+	}
 }
 
 func isSidecar(d Document) bool {
@@ -260,21 +291,62 @@ func add[T any, PT interface {
 func FieldErrorsText(errs field.ErrorList) string {
 	lines := make([]string, 0, len(errs))
 	for _, e := range errs {
-		lines = append(lines, e.Error())
+		lines = append(lines, rules.Text(e))
 	}
 	return strings.Join(lines, "\n")
 }
 
-// Existing reports the conflicts already present in view (check --cluster),
-// one entry per Sidecar involved, in the same shape as a decision.
+// Existing reports the conflicts already present in view (check --cluster
+// with files), one entry per Sidecar involved, in the same shape as a
+// decision.
 func Existing(view clusterview.View) []Decision {
 	var out []Decision
 	for _, f := range validation.Audit(view) {
-		st := validation.DenialStatus(f.Name, f.Errors)
-		out = append(out, Decision{
-			Kind: sidecar.Kind, APIVersion: sidecar.Group + "/v1", Namespace: f.Namespace, Name: f.Name,
-			File: "cluster", Message: "existing conflict: " + st.Message, Warnings: []string{},
-		})
+		d := clusterDecision(f.Namespace, f.Name)
+		d.deny(f.Name, f.Errors)
+		d.Message = "existing conflict: " + d.Message
+		out = append(out, d)
 	}
 	return out
+}
+
+// ClusterFile is the file name of a decision on a Sidecar read from the
+// cluster rather than from a document.
+const ClusterFile = "cluster"
+
+// PreflightPrefix starts the message of a stored Sidecar that would be
+// denied if it were created today.
+const PreflightPrefix = "would be denied if created today: "
+
+// Preflight judges every stored Sidecar as if it were created today
+// (validation.Preflight: deny mode, against the cluster minus itself, every
+// reason at once): what would break for new objects once enforcement is on.
+// Stored ones keep working: their updates are ratcheted. One decision per
+// Sidecar, ordered by namespace, then name.
+func Preflight(stored []*sidecar.Sidecar, view clusterview.View) []Decision {
+	sorted := slices.Clone(stored)
+	slices.SortFunc(sorted, func(a, b *sidecar.Sidecar) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	out := make([]Decision, 0, len(sorted))
+	for _, s := range sorted {
+		d := clusterDecision(s.Namespace, s.Name)
+		result := validation.Preflight(s, view)
+		d.Warnings = append(d.Warnings, result.Warnings.Strings()...)
+		if result.Allowed() {
+			d.Allowed = true
+		} else {
+			d.deny(s.Name, result.Errors)
+			d.Message = PreflightPrefix + d.Message
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func clusterDecision(namespace, name string) Decision {
+	return Decision{
+		Kind: sidecar.Kind, APIVersion: sidecar.Group + "/v1", Namespace: namespace, Name: name,
+		File: ClusterFile, Errors: []string{}, Warnings: []string{},
+	}
 }

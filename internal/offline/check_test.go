@@ -115,7 +115,7 @@ func TestCheck(t *testing.T) {
 				{Namespace: "prod", Name: "other", Line: 11, Allowed: false},
 			},
 			wantMessages: map[int][]string{1: {`namespace "prod" already has a Sidecar without workloadSelector: prod/default`}},
-			wantWarnings: map[int][]string{1: {"metadata.name: the Sidecar reference recommends"}},
+			wantWarnings: map[int][]string{1: {"metadata.name: [SW1009] the Sidecar reference recommends"}},
 		},
 		{
 			name: "a denied Sidecar does not join the state",
@@ -174,7 +174,7 @@ func TestCheck(t *testing.T) {
 			in:   sidecarDoc("prod", "default", "", "  egress:\n  - hostz:\n    - ./*\n"),
 			want: []verdict{{Namespace: "prod", Name: "default", Line: 1, Allowed: false}},
 			wantMessages: map[int][]string{0: {
-				`Sidecar.networking.istio.io "default" is invalid: spec.egress[0].hostz: Forbidden: unknown field`,
+				`Sidecar.networking.istio.io "default" is invalid: spec.egress[0].hostz: Forbidden: [SW0002] unknown field`,
 			}},
 		},
 		{
@@ -188,7 +188,7 @@ func TestCheck(t *testing.T) {
 			in:   sidecarDoc("prod", "default", "", "  egress:\n  - hosts:\n    - ./*\n    - ./*\n"),
 			want: []verdict{{Namespace: "prod", Name: "default", Line: 1, Allowed: true}},
 			wantWarnings: map[int][]string{0: {
-				`spec.egress[0].hosts[1]: duplicated egress host "./*"`,
+				`spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`,
 				// ./* names namespace prod, which nothing in the input creates
 				// but the Sidecar itself; no further warning expected.
 			}},
@@ -205,7 +205,7 @@ func TestCheck(t *testing.T) {
 				{Namespace: "prod", Name: "other", Line: 11, Allowed: true},
 			},
 			wantWarnings: map[int][]string{1: {
-				"metadata.name: the Sidecar reference recommends",
+				"metadata.name: [SW1009] the Sidecar reference recommends",
 				"would be denied (enforcement=warn): spec.workloadSelector: Forbidden:",
 			}},
 		},
@@ -274,7 +274,7 @@ func TestCheckDenialMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `Sidecar.networking.istio.io "default" is invalid: spec.egress[0].port.number: Invalid value: 70000: must be a port number between 1 and 65535`
+	want := `Sidecar.networking.istio.io "default" is invalid: spec.egress[0].port.number: Invalid value: 70000: [SW0201] must be a port number between 1 and 65535`
 	if len(decisions) != 1 || decisions[0].Message != want {
 		t.Errorf("decisions %+v\nwant message %s", decisions, want)
 	}

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -191,9 +192,16 @@ func (r *Reconciler) podsForSidecar(ctx context.Context, obj client.Object) []re
 		ctrl.LoggerFrom(ctx).Error(err, "listing pods for a Sidecar change", "sidecar", obj.GetNamespace()+"/"+obj.GetName())
 		return nil
 	}
+	var judge *clusterview.ProxyJudge
+	if viewErr == nil {
+		judge = clusterview.NewProxyJudge(view)
+	}
 	out := make([]reconcile.Request, 0, len(pods.Items))
 	for _, p := range pods.Items {
-		if viewErr == nil && clusterview.ProxyOf(view, clusterview.Workload{Kind: clusterview.KindPod, Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations}).Kind == mesh.NoProxy {
+		// Pods without a proxy are skipped unless they carry annotations of
+		// ours to remove.
+		if judge != nil && len(p.Annotations) == 0 &&
+			judge.ProxyOf(clusterview.Workload{Kind: clusterview.KindPod, Namespace: p.Namespace, Name: p.Name, Labels: p.Labels}).Kind == mesh.NoProxy {
 			continue
 		}
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
@@ -228,7 +236,7 @@ func sidecarTargetChanged() predicate.Predicate {
 				return true
 			}
 			return sidecar.HasSelector(oldSidecar) != sidecar.HasSelector(newSidecar) ||
-				!maps.Equal(sidecar.Selector(oldSidecar), sidecar.Selector(newSidecar))
+				!labels.Equals(sidecar.Selector(oldSidecar), sidecar.Selector(newSidecar))
 		},
 	}
 }

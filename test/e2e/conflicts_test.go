@@ -46,7 +46,7 @@ var conflictCases = []conflictCase{
 		setup:  []string{wideSidecar("default")},
 		denied: wideSidecar("second"),
 		want: []string{
-			`spec.workloadSelector: Forbidden: namespace "{{NS}}" already has a Sidecar without workloadSelector: {{NS}}/default`,
+			`spec.workloadSelector: Forbidden: [SW1001] namespace "{{NS}}" already has a Sidecar without workloadSelector: {{NS}}/default`,
 		},
 	},
 	{
@@ -284,14 +284,14 @@ func TestConflictWarnings(t *testing.T) {
 			setup:    []string{selectorSidecar("by-app", "app", "web")},
 			manifest: selectorSidecar("by-tier", "tier", "front"),
 			want: []string{
-				"Warning: spec.workloadSelector.labels: selects the same workloads as {{NS}}/by-app if a workload carries both label sets (app=web, tier=front); none with a sidecar proxy exists now",
+				"Warning: spec.workloadSelector.labels: [SW1004] selects the same workloads as {{NS}}/by-app if a workload carries both label sets (app=web, tier=front); none with a sidecar proxy exists now",
 			},
 		},
 		{
 			name:     "selects-no-workload",
 			manifest: selectorSidecar("web", "app", "web"),
 			want: []string{
-				`Warning: spec.workloadSelector.labels: selects no workload in namespace "{{NS}}" now (no Pod, WorkloadEntry or workload controller template carries app=web)`,
+				`Warning: spec.workloadSelector.labels: [SW1005] selects no workload in namespace "{{NS}}" now (no Pod, WorkloadEntry or workload controller template carries app=web)`,
 			},
 			// Once a workload carries the labels, the warning goes.
 			fix: []string{deploymentManifest(nsPlaceholder, "web", 0, map[string]string{"app": "web"})},
@@ -303,28 +303,28 @@ func TestConflictWarnings(t *testing.T) {
 			namespace: "istio-system",
 			manifest:  selectorSidecar("root-selector-"+rootSuffix, "app", "root-"+rootSuffix),
 			want: []string{
-				`Warning: spec.workloadSelector: this Sidecar is in the mesh root namespace "istio-system", where the Sidecar reference expects only the global default Sidecar, without workloadSelector; a Sidecar with a workloadSelector here is not a mesh-wide default`,
+				`Warning: spec.workloadSelector: [SW1008] this Sidecar is in the mesh root namespace "istio-system", where the Sidecar reference expects only the global default Sidecar, without workloadSelector; a Sidecar with a workloadSelector here is not a mesh-wide default`,
 			},
 		},
 		{
 			name:     "namespace-wide-not-named-default",
 			manifest: wideSidecar("everything"),
 			want: []string{
-				`Warning: metadata.name: the Sidecar reference recommends naming the namespace-wide Sidecar (the one without workloadSelector) "default"`,
+				`Warning: metadata.name: [SW1009] the Sidecar reference recommends naming the namespace-wide Sidecar (the one without workloadSelector) "default"`,
 			},
 		},
 		{
 			name:     "egress-host-in-missing-namespace",
 			manifest: hostsSidecar("default", "missing-"+rootSuffix+"/*"),
 			want: []string{
-				`Warning: spec.egress[0].hosts[0]: namespace "missing-` + rootSuffix + `" does not exist, so "missing-` + rootSuffix + `/*" imports nothing`,
+				`Warning: spec.egress[0].hosts[0]: [SW1011] namespace "missing-` + rootSuffix + `" does not exist, so "missing-` + rootSuffix + `/*" imports nothing`,
 			},
 		},
 		{
 			name:     "exact-host-without-service",
 			manifest: hostsSidecar("default", "./reviews.{{NS}}.svc.cluster.local"),
 			want: []string{
-				`Warning: spec.egress[0].hosts[0]: no Service or ServiceEntry in namespace "{{NS}}" visible from namespace "{{NS}}" provides host "reviews.{{NS}}.svc.cluster.local", so "./reviews.{{NS}}.svc.cluster.local" imports nothing`,
+				`Warning: spec.egress[0].hosts[0]: [SW1011] no Service or ServiceEntry in namespace "{{NS}}" visible from namespace "{{NS}}" provides host "reviews.{{NS}}.svc.cluster.local", so "./reviews.{{NS}}.svc.cluster.local" imports nothing`,
 			},
 			fix: []string{serviceManifest("reviews")},
 		},
@@ -334,7 +334,7 @@ func TestConflictWarnings(t *testing.T) {
 			name:     "ingress-tls-without-peerauthentication",
 			manifest: referenceExample("ratings.yaml"),
 			want: []string{
-				`Warning: spec.ingress[1].tls: ingress listener on port 9443 terminates TLS with its own settings, but mutual TLS on port 9443 is PERMISSIVE for workloads labelled app=ratings (no PeerAuthentication sets a mode: Istio's default; istiod composes PeerAuthentications workload over namespace over mesh, port-level settings only from the workload's); the Sidecar reference pairs a custom ingress TLS listener with a PeerAuthentication whose portLevelMtls sets 9443 to DISABLE, otherwise Istio's mutual TLS takes precedence on that port`,
+				`Warning: spec.ingress[1].tls: [SW1012] ingress listener on port 9443 terminates TLS with its own settings, but mutual TLS on port 9443 is PERMISSIVE for workloads labelled app=ratings (no PeerAuthentication sets a mode: Istio's default; istiod composes PeerAuthentications workload over namespace over mesh, port-level settings only from the workload's); the Sidecar reference pairs a custom ingress TLS listener with a PeerAuthentication whose portLevelMtls sets 9443 to DISABLE, otherwise Istio's mutual TLS takes precedence on that port`,
 			},
 			fix: []string{ratingsPeerAuthentication},
 		},

@@ -201,8 +201,10 @@ func startDev(binary, assets, tmp string) (*devProcess, error) {
 	}
 	env.stateDir = filepath.Join(tmp, "state")
 	// A short audit interval lets the audit test see the SidecarConflict
-	// Events within seconds instead of dev's default minute.
-	d.cmd = exec.Command(binary, "dev", "--state-dir", env.stateDir, "--assets", assets, "--audit-interval=2s")
+	// Events within seconds instead of dev's default minute. The namespace
+	// override lets TestRatchet create Sidecars in warn mode, in its own
+	// namespace only, as a cluster holds them from before enforcement.
+	d.cmd = exec.Command(binary, "dev", "--state-dir", env.stateDir, "--assets", assets, "--audit-interval=2s", "--allow-namespace-override")
 	d.cmd.Stdout = d.stdout
 	d.cmd.Stderr = logFile
 	d.cmd.SysProcAttr = devProcAttr()

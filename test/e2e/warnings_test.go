@@ -29,7 +29,7 @@ func TestWarnings(t *testing.T) {
   - hosts:
     - "./*"
     - ./foo.svc.cluster.local`,
-			want: `Warning: spec.egress[0].hosts[1]: duplicated egress host "./foo.svc.cluster.local"`,
+			want: `Warning: spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./foo.svc.cluster.local"`,
 		},
 		{
 			name: "all-hosts-and-more",
@@ -41,7 +41,7 @@ func TestWarnings(t *testing.T) {
   - hosts:
     - "*/*"
     - istio-system/*`,
-			want: "Warning: spec.egress[0].hosts: `*/*` already selects every host; the other hosts in this listener have no effect",
+			want: "Warning: spec.egress[0].hosts: [SW0407] `*/*` already selects every host; the other hosts in this listener have no effect",
 		},
 		{
 			name: "http-pool-on-tcp-port",
@@ -58,7 +58,7 @@ func TestWarnings(t *testing.T) {
     connectionPool:
       http:
         http1MaxPendingRequests: 10`,
-			want: `Warning: spec.ingress[0].connectionPool.http: port 9000 has protocol "TCP", which is not HTTP, HTTP2, GRPC or GRPC-WEB; only TCP settings will apply`,
+			want: `Warning: spec.ingress[0].connectionPool.http: [SW0210] port 9000 has protocol "TCP", which is not HTTP, HTTP2, GRPC or GRPC-WEB; only TCP settings will apply`,
 		},
 	}
 	for _, tc := range cases {

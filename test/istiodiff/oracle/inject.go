@@ -45,9 +45,15 @@ type Decision struct {
 	Templates []string
 	// Gateway: the "gateway" template was among those applied, i.e. the
 	// pod asked for gateway injection with inject.istio.io/templates.
+	// With several templates the proxy's type is the last one's (later
+	// templates override the istio-proxy container's args): check
+	// ProxyArgs of a pod injected with NewInjectorWithChartTemplates.
 	Gateway bool
 	// Revision is the injector's revision ("default" for "").
 	Revision string
+	// Pod is the pod with the injector's patch applied (nil when not
+	// injected).
+	Pod *corev1.Pod
 }
 
 // Injector is Istio's real sidecar injector webhook (pkg/kube/inject
@@ -79,18 +85,33 @@ func standInTemplate(name string) string {
 
 // NewInjector builds Istio's injector webhook for a rendered install.
 func NewInjector(r *Rendered) (*Injector, error) {
+	return newInjector(r, false)
+}
+
+// NewInjectorWithChartTemplates builds Istio's injector webhook for a
+// rendered install with the chart's own injection templates (not the
+// stand-ins): Decide then returns the pod as Istio's templates render it
+// (Decision.Pod), at the cost of rendering them (a few milliseconds).
+// Decision.Templates stays empty: the chart's templates carry no marker.
+func NewInjectorWithChartTemplates(r *Rendered) (*Injector, error) {
+	return newInjector(r, true)
+}
+
+func newInjector(r *Rendered, chartTemplates bool) (*Injector, error) {
 	cfg, err := inject.UnmarshalConfig([]byte(r.InjectorConfig))
 	if err != nil {
 		return nil, fmt.Errorf("injector config: %v", err)
 	}
-	raw := inject.RawTemplates{}
-	for name := range cfg.RawTemplates {
-		raw[name] = standInTemplate(name)
-	}
-	cfg.RawTemplates = raw
-	cfg.Templates, err = inject.ParseTemplates(raw)
-	if err != nil {
-		return nil, err
+	if !chartTemplates {
+		raw := inject.RawTemplates{}
+		for name := range cfg.RawTemplates {
+			raw[name] = standInTemplate(name)
+		}
+		cfg.RawTemplates = raw
+		cfg.Templates, err = inject.ParseTemplates(raw)
+		if err != nil {
+			return nil, err
+		}
 	}
 	env := &model.Environment{Watcher: meshwatcher.NewTestWatcher(mesh.DefaultMeshConfig())}
 	mux := http.NewServeMux()
@@ -203,6 +224,7 @@ func (i *Injector) Decide(namespace string, pod *corev1.Pod, path string) (Decis
 	if err := json.Unmarshal(patched, &result); err != nil {
 		return Decision{}, err
 	}
+	d.Pod = &result
 	for k := range result.Annotations {
 		if name, ok := strings.CutPrefix(k, templateMarker); ok {
 			d.Templates = append(d.Templates, name)
@@ -309,4 +331,18 @@ func Injected(mwcs []*admissionregistrationv1.MutatingWebhookConfiguration, ns *
 	}
 	d, err := inj.Decide(ns.Name, pod, webhookPath(mwcs, called[0]))
 	return d.Injected, err
+}
+
+// ProxyArgs returns the args of the pod's istio-proxy container (in
+// containers or, for native sidecars, init containers), nil if it has none.
+// `proxy router` is a gateway, `proxy sidecar` a sidecar.
+func ProxyArgs(pod *corev1.Pod) []string {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if c.Name == "istio-proxy" {
+				return c.Args
+			}
+		}
+	}
+	return nil
 }

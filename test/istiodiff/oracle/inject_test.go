@@ -195,3 +195,33 @@ func TestWebhooksCalledUsesMetadataNameLabel(t *testing.T) {
 		t.Errorf("app: called %v", called)
 	}
 }
+
+func TestChartTemplates(t *testing.T) {
+	r, err := Render(Install{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inj, err := NewInjectorWithChartTemplates(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		templates string
+		want      string
+	}{{"", "sidecar"}, {"gateway", "router"}, {"sidecar", "sidecar"}} {
+		p := pod()
+		if tc.templates != "" {
+			p.Annotations = map[string]string{"inject.istio.io/templates": tc.templates}
+		}
+		d, err := inj.Decide("app", p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Injected || d.Pod == nil {
+			t.Fatalf("%q: not injected: %+v", tc.templates, d)
+		}
+		if args := ProxyArgs(d.Pod); len(args) < 2 || args[0] != "proxy" || args[1] != tc.want {
+			t.Errorf("%q: istio-proxy args %v, want proxy %s", tc.templates, args, tc.want)
+		}
+	}
+}

@@ -64,6 +64,12 @@ type State struct {
 	Sidecars       []SidecarObject
 	Services       []Service
 	ServiceEntries []ServiceEntryObject
+	// ProxyListenPort and ProxyInboundListenPort are the mesh config's
+	// ports of the virtual outbound and inbound listeners; 0 keeps the
+	// defaults (15001, 15006). istiod skips Sidecar listeners that would
+	// take them (conflictWithReservedListener).
+	ProxyListenPort        int32
+	ProxyInboundListenPort int32
 }
 
 // failer implements istio's test.Failer outside a test: Fatal records the
@@ -151,6 +157,12 @@ func NewIstiod(state State) (*Istiod, error) {
 	state.RootNamespace = root
 	m := mesh.DefaultMeshConfig()
 	m.RootNamespace = root
+	if state.ProxyListenPort != 0 {
+		m.ProxyListenPort = state.ProxyListenPort
+	}
+	if state.ProxyInboundListenPort != 0 {
+		m.ProxyInboundListenPort = state.ProxyInboundListenPort
+	}
 
 	var configs []config.Config
 	for _, s := range state.Sidecars {
@@ -272,6 +284,30 @@ type Proxy struct {
 	InterceptionMode string
 	// IstioVersion is the proxy's version; "" means "1.31.0".
 	IstioVersion string
+	// EnvoyStatusPort and EnvoyPrometheusPort are the node metadata
+	// ENVOY_STATUS_PORT and ENVOY_PROMETHEUS_PORT, which every pilot-agent
+	// sends (pilot/cmd/pilot-agent/options: 15021 and 15090 unless its
+	// environment overrides them) and which istiod's
+	// conflictWithReservedListener reads. 0 means pilot-agent's default;
+	// -1 leaves the metadata unset (a proxy without them).
+	EnvoyStatusPort     int
+	EnvoyPrometheusPort int
+}
+
+// Pilot-agent's defaults for the static listener ports it reports.
+const (
+	DefaultEnvoyStatusPort     = 15021
+	DefaultEnvoyPrometheusPort = 15090
+)
+
+func metadataPort(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // setup initialises a model.Proxy for p with ConfigGenTest.SetupProxy, which
@@ -307,6 +343,9 @@ func (o *Istiod) setup(p Proxy) (*model.Proxy, error) {
 			Labels:           labels,
 			InterceptionMode: model.TrafficInterceptionMode(p.InterceptionMode),
 			IstioVersion:     version,
+
+			EnvoyStatusPort:     metadataPort(p.EnvoyStatusPort, DefaultEnvoyStatusPort),
+			EnvoyPrometheusPort: metadataPort(p.EnvoyPrometheusPort, DefaultEnvoyPrometheusPort),
 		},
 	}
 	var out *model.Proxy
@@ -385,6 +424,9 @@ type Listeners struct {
 	// exist.
 	VirtualOutbound bool
 	VirtualInbound  bool
+	// VirtualInboundListener is the 15006 listener itself, whose filter
+	// chains carry the inbound ports that are not bound (nil if absent).
+	VirtualInboundListener *listener.Listener
 	// Scope is the SidecarScope choice the listeners were built with.
 	Scope SidecarChoice
 }
@@ -427,6 +469,7 @@ func (o *Istiod) ListenersFor(p Proxy) (Listeners, error) {
 			continue
 		case model.VirtualInboundListenerName:
 			out.VirtualInbound = true
+			out.VirtualInboundListener = l
 			continue
 		}
 		info := ListenerInfo{

@@ -285,3 +285,63 @@ func TestListenersUnixBind(t *testing.T) {
 		t.Errorf("no unix listener in %+v", ls.Listeners)
 	}
 }
+
+func TestListenersReservedStatusPort(t *testing.T) {
+	// An HTTP egress listener without a bind on the status port conflicts
+	// with the proxy's own static listener only when the proxy reports
+	// that port, as every pilot-agent does. (A listener with a port imports
+	// only services with that port.)
+	st := reviewsState(&networking.IstioEgressListener{
+		Port:  &networking.SidecarPort{Number: DefaultEnvoyStatusPort, Protocol: "HTTP", Name: "http"},
+		Hosts: []string{"app/*"},
+	})
+	st.Services = append(st.Services, Service{
+		Namespace: "app", Name: "status", ClusterIP: "10.96.0.12",
+		Ports: []ServicePort{{Name: "http", Port: DefaultEnvoyStatusPort, Protocol: "HTTP"}},
+	})
+	o, err := NewIstiod(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	for _, tc := range []struct {
+		status int
+		want   int
+	}{{0, 0}, {-1, 1}, {1234, 1}} {
+		ls, err := o.ListenersFor(Proxy{Namespace: "app", EnvoyStatusPort: tc.status})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := byPort(ls, DefaultEnvoyStatusPort); len(got) != tc.want {
+			t.Errorf("EnvoyStatusPort %d: %d listeners on %d, want %d: %+v", tc.status, len(got), DefaultEnvoyStatusPort, tc.want, got)
+		}
+	}
+}
+
+func TestListenersReservedMeshPort(t *testing.T) {
+	// A bound listener on the wildcard address takes the virtual outbound
+	// listener's port only while the mesh config keeps it there.
+	for _, tc := range []struct {
+		meshPort int32
+		want     int
+	}{{0, 0}, {25001, 1}} {
+		st := reviewsState(&networking.IstioEgressListener{
+			Port:        &networking.SidecarPort{Number: 15001, Protocol: "TCP", Name: "tcp"},
+			Bind:        "0.0.0.0",
+			CaptureMode: networking.CaptureMode_NONE,
+			Hosts:       []string{"app/*"},
+		})
+		st.Services = append(st.Services, Service{
+			Namespace: "app", Name: "odd", ClusterIP: "10.96.0.13",
+			Ports: []ServicePort{{Name: "tcp", Port: 15001, Protocol: "TCP"}},
+		})
+		st.ProxyListenPort = tc.meshPort
+		ls, err := ListenersFor(st, Proxy{Namespace: "app"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := byPort(ls, 15001); len(got) != tc.want {
+			t.Errorf("ProxyListenPort %d: %d listeners on 15001, want %d: %+v", tc.meshPort, len(got), tc.want, got)
+		}
+	}
+}
