@@ -17,10 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// clusterDomainSuffix is the DNS suffix of Kubernetes Service host names.
-// The offline checker and tests assume the default cluster domain.
-const clusterDomainSuffix = ".cluster.local"
-
 // Memory is a View held in memory, filled object by object through its Add
 // methods. The offline checker builds one from YAML files and tests from
 // literals. All methods are safe for concurrent use; readers get fresh slices,
@@ -40,9 +36,11 @@ type Memory struct {
 	sidecars map[string]map[string]SidecarRef
 	// workloads maps namespace, then kind + "/" + name, to the workload.
 	workloads map[string]map[string]Workload
-	// services maps a namespace/name key to the host names the Service
-	// provides.
-	services map[string]memoryService
+	// services holds the namespace/name of every Service.
+	services map[string]bool
+	// clusterDomain is the cluster's DNS domain (mesh.DefaultClusterDomain
+	// unless set).
+	clusterDomain string
 	// serviceEntries maps a namespace/name key to the ServiceEntry's hosts
 	// and visibility.
 	serviceEntries map[string]memoryServiceEntry
@@ -52,11 +50,6 @@ type Memory struct {
 	webhookConfigurations map[string]*admissionregistrationv1.MutatingWebhookConfiguration
 	// injectors is computed from webhookConfigurations on first use.
 	injectors *mesh.Injectors
-}
-
-type memoryService struct {
-	namespace string
-	hosts     []string
 }
 
 type memoryServiceEntry struct {
@@ -74,7 +67,8 @@ func NewMemory(rootNamespace string) *Memory {
 		namespaces:          map[string]map[string]string{},
 		sidecars:            map[string]map[string]SidecarRef{},
 		workloads:           map[string]map[string]Workload{},
-		services:            map[string]memoryService{},
+		services:            map[string]bool{},
+		clusterDomain:       mesh.DefaultClusterDomain,
 		serviceEntries:      map[string]memoryServiceEntry{},
 		peerAuthentications: map[string]map[string]PeerAuthentication{},
 
@@ -260,16 +254,20 @@ func (m *Memory) addWorkload(kind string, meta, selected metav1.ObjectMeta, host
 	byKey[kind+"/"+w.Name] = w
 }
 
-// AddService records the host names a Service provides:
-// name.namespace.svc.cluster.local and name.namespace.svc.
-func (m *Memory) AddService(svc *corev1.Service) {
-	short := svc.Name + "." + svc.Namespace + ".svc"
+// SetClusterDomain sets the cluster's DNS domain, which Service host names
+// end in (name.namespace.svc.DOMAIN).
+func (m *Memory) SetClusterDomain(domain string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.services[svc.Namespace+"/"+svc.Name] = memoryService{
-		namespace: svc.Namespace,
-		hosts:     []string{short + clusterDomainSuffix, short},
-	}
+	m.clusterDomain = domain
+}
+
+// AddService records a Service: it provides name.namespace.svc.DOMAIN and
+// name.namespace.svc.
+func (m *Memory) AddService(svc *corev1.Service) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.services[svc.Namespace+"/"+svc.Name] = true
 }
 
 // AddServiceEntry records a ServiceEntry's hosts and the namespaces it is
@@ -385,13 +383,8 @@ func (m *Memory) NamespaceLabels(namespace string) map[string]string {
 func (m *Memory) HostExists(namespace, host, fromNamespace string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	for _, svc := range m.services {
-		if namespace != "*" && namespace != svc.namespace {
-			continue
-		}
-		if slices.Contains(svc.hosts, host) {
-			return true
-		}
+	if name, ns, ok := ServiceOfHost(host, m.clusterDomain); ok && (namespace == "*" || namespace == ns) && m.services[ns+"/"+name] {
+		return true
 	}
 	for _, se := range m.serviceEntries {
 		if namespace != "*" && namespace != se.namespace {

@@ -215,3 +215,20 @@ type View interface {
 	// injector selectors when none is (mesh.InjectorsFrom).
 	Injectors() mesh.Injectors
 }
+
+// ServiceOfHost reads a Service's name and namespace from one of its host
+// names: name.namespace.svc.DOMAIN or name.namespace.svc. Neither name nor
+// namespace can contain a dot, so the reading is unambiguous.
+func ServiceOfHost(host, clusterDomain string) (name, namespace string, ok bool) {
+	rest, found := strings.CutSuffix(host, ".svc."+clusterDomain)
+	if !found {
+		if rest, found = strings.CutSuffix(host, ".svc"); !found {
+			return "", "", false
+		}
+	}
+	name, namespace, found = strings.Cut(rest, ".")
+	if !found || name == "" || namespace == "" || strings.Contains(namespace, ".") {
+		return "", "", false
+	}
+	return name, namespace, true
+}

@@ -15,6 +15,8 @@ const (
 	// DefaultRootNamespace is istiod's rootNamespace when the mesh config
 	// sets none.
 	DefaultRootNamespace = "istio-system"
+	// DefaultClusterDomain is Kubernetes' default cluster DNS domain.
+	DefaultClusterDomain = "cluster.local"
 )
 
 // MeshConfigMapName is the ConfigMap holding the mesh config of a revision

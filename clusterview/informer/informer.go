@@ -6,6 +6,7 @@
 package informer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"reflect"
@@ -40,9 +41,6 @@ const DefaultRootNamespace = mesh.DefaultRootNamespace
 // "*/foo.example.com" is one lookup, not a scan of the cluster. Services need
 // no index: their host names spell out namespace and name.
 const hostIndex = "sidecar-webhook.io/host"
-
-// clusterDomainSuffix is the DNS suffix of Kubernetes Service host names.
-const clusterDomainSuffix = ".cluster.local"
 
 // PodGVK is the Pod kind, watched as metadata only.
 var PodGVK = schema.GroupVersionKind{Version: "v1", Kind: "Pod"}
@@ -113,6 +111,8 @@ type Options struct {
 	// Revision is the control-plane revision whose mesh config is read
 	// (ConfigMap istio-<revision>); "" for the default revision (istio).
 	Revision string
+	// ClusterDomain is the cluster's DNS domain (default cluster.local).
+	ClusterDomain string
 }
 
 // View reads the caches. RootNamespace is the --root-namespace flag when set,
@@ -122,6 +122,7 @@ type View struct {
 	rootOverride   string
 	istioNamespace string
 	meshConfigName string
+	clusterDomain  string
 	synced         atomic.Bool
 
 	// stores are the informers' own stores by the type each watches:
@@ -144,7 +145,8 @@ func New(c cache.Cache, opts Options) *View {
 	if ns == "" {
 		ns = mesh.DefaultIstioNamespace
 	}
-	v := &View{cache: c, rootOverride: opts.RootNamespace, istioNamespace: ns, meshConfigName: mesh.MeshConfigMapName(opts.Revision)}
+	v := &View{cache: c, rootOverride: opts.RootNamespace, istioNamespace: ns, meshConfigName: mesh.MeshConfigMapName(opts.Revision),
+		clusterDomain: cmp.Or(opts.ClusterDomain, mesh.DefaultClusterDomain)}
 	defaults := mesh.DefaultInjectors()
 	v.injectors.Store(&defaults)
 	return v
@@ -448,7 +450,7 @@ func (v *View) HostExists(namespace, host, fromNamespace string) bool {
 	if namespace != "*" {
 		opts = append(opts, client.InNamespace(namespace))
 	}
-	if name, ns, ok := serviceOfHost(host); ok && (namespace == "*" || namespace == ns) && v.serviceExists(ns, name) {
+	if name, ns, ok := clusterview.ServiceOfHost(host, v.clusterDomain); ok && (namespace == "*" || namespace == ns) && v.serviceExists(ns, name) {
 		return true
 	}
 	// ServiceEntries: exact hosts through the index, then wildcard entries
@@ -493,23 +495,6 @@ func visibleFrom(exportTo []string, namespace, from string) bool {
 		}
 	}
 	return false
-}
-
-// serviceOfHost reads a Service's name and namespace from one of its host
-// names: name.namespace.svc.cluster.local or name.namespace.svc. Neither
-// name nor namespace can contain a dot, so the reading is unambiguous.
-func serviceOfHost(host string) (name, namespace string, ok bool) {
-	rest, found := strings.CutSuffix(host, ".svc"+clusterDomainSuffix)
-	if !found {
-		if rest, found = strings.CutSuffix(host, ".svc"); !found {
-			return "", "", false
-		}
-	}
-	name, namespace, found = strings.Cut(rest, ".")
-	if !found || name == "" || namespace == "" || strings.Contains(namespace, ".") {
-		return "", "", false
-	}
-	return name, namespace, true
 }
 
 // serviceExists looks one Service up by key in the informer's store (which

@@ -38,6 +38,9 @@ func LoadMemory(ctx context.Context, reader client.Reader, opts Options) (*clust
 		}
 	}
 	m := clusterview.NewMemory(root)
+	if opts.ClusterDomain != "" {
+		m.SetClusterDomain(opts.ClusterDomain)
+	}
 	steps := []func() error{
 		func() error { return each(ctx, reader, &corev1.NamespaceList{}, m.AddNamespace) },
 		func() error { return each(ctx, reader, &corev1.PodList{}, m.AddPod) },

@@ -26,6 +26,7 @@ type checkConfig struct {
 	rootNamespace  string
 	istioNamespace string
 	istioRevision  string
+	clusterDomain  string
 	ipFamily       mesh.IPFamily
 	namespace      string
 	output         string
@@ -45,6 +46,7 @@ func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
 	fs.StringVar(&cfg.rootNamespace, "root-namespace", "", "mesh root namespace (default: the mesh config's, from the cluster with --cluster or from PATH, else istio-system)")
 	fs.StringVar(&cfg.istioNamespace, "istio-namespace", mesh.DefaultIstioNamespace, "istiod's namespace, which holds the mesh config")
 	fs.StringVar(&cfg.istioRevision, "istio-revision", "", "control-plane revision whose mesh config (ConfigMap istio-REVISION) is read")
+	fs.StringVar(&cfg.clusterDomain, "cluster-domain", mesh.DefaultClusterDomain, "the cluster's DNS domain, which Service host names end in")
 	var ipFamily string
 	fs.StringVar(&ipFamily, "ip-family", string(mesh.IPv4), "the cluster's IP family, which decides the bind defaults: ipv4, ipv6 or dual")
 	fs.StringVar(&cfg.namespace, "namespace", "default", "namespace of objects that name none")
@@ -95,10 +97,11 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		DefaultNamespace: cfg.namespace,
 		Validation:       validation.Options{Enforcement: validation.Enforcement(cfg.enforcement)},
 		Defaults:         defaults.Options{IPFamily: cfg.ipFamily},
+		ClusterDomain:    cfg.clusterDomain,
 	}
 	var existing []offline.Decision
 	if cfg.cluster {
-		view, stored, err := liveState(ctx, cfg.kubeconfig, informer.Options{RootNamespace: cfg.rootNamespace, IstioNamespace: cfg.istioNamespace, Revision: cfg.istioRevision})
+		view, stored, err := liveState(ctx, cfg.kubeconfig, informer.Options{RootNamespace: cfg.rootNamespace, IstioNamespace: cfg.istioNamespace, Revision: cfg.istioRevision, ClusterDomain: cfg.clusterDomain})
 		if err != nil {
 			fmt.Fprintf(stderr, "sidecar-webhook check: reading the cluster: %v\n", err)
 			return exitUsage

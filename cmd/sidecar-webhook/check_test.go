@@ -336,3 +336,28 @@ They keep working under enforcement=deny: an update that leaves these problems a
 		})
 	}
 }
+
+// TestCheckClusterDomain: Service host names end in the cluster's domain,
+// --cluster-domain.
+func TestCheckClusterDomain(t *testing.T) {
+	manifests := `apiVersion: v1
+kind: Service
+metadata: {name: ratings, namespace: prod}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: prod}
+spec:
+  egress:
+  - hosts: ["./ratings.prod.svc.corp.example"]
+`
+	path := checkFile(t, "domain.yaml", manifests)
+	_, stdout, _ := runCLI(t, "", "check", path)
+	if !strings.Contains(stdout, "[SW1011]") {
+		t.Errorf("with the default domain cluster.local the host should not be found:\n%s", stdout)
+	}
+	_, stdout, _ = runCLI(t, "", "check", "--cluster-domain", "corp.example", path)
+	if strings.Contains(stdout, "[SW1011]") {
+		t.Errorf("with --cluster-domain corp.example the Service provides the host:\n%s", stdout)
+	}
+}

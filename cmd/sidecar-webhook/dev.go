@@ -198,11 +198,11 @@ func registerWebhooks(ctx context.Context, cfg *rest.Config, baseURL string, caB
 	// namespaces get the sidecar-webhook.io annotations at creation.
 	opts := webhook.ConfigOptions{ExcludedNamespaces: []string{"kube-system"}, WithPods: true}
 	if _, err := client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx,
-		webhook.ValidatingConfiguration(clientConfig, opts), createOptions); err != nil {
+		webhook.ValidatingConfiguration(clientConfig, opts), metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("registering the validating webhook: %w", err)
 	}
 	if _, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx,
-		webhook.MutatingConfiguration(clientConfig, opts), createOptions); err != nil {
+		webhook.MutatingConfiguration(clientConfig, opts), metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("registering the mutating webhook: %w", err)
 	}
 	return nil

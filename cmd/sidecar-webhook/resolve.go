@@ -32,6 +32,7 @@ type resolveConfig struct {
 	rootNamespace    string
 	istioNamespace   string
 	istioRevision    string
+	clusterDomain    string
 	interceptionMode string
 	ipFamily         mesh.IPFamily
 	output           string
@@ -56,6 +57,7 @@ func parseResolveFlags(args []string, stderr io.Writer) (resolveConfig, error) {
 	fs.StringVar(&cfg.rootNamespace, "root-namespace", "", "mesh root namespace (default: the mesh config's in PATH, else istio-system)")
 	fs.StringVar(&cfg.istioNamespace, "istio-namespace", mesh.DefaultIstioNamespace, "istiod's namespace, where PATH's mesh config ConfigMap is looked for")
 	fs.StringVar(&cfg.istioRevision, "istio-revision", "", "control-plane revision whose mesh config (ConfigMap istio-REVISION) is read")
+	fs.StringVar(&cfg.clusterDomain, "cluster-domain", mesh.DefaultClusterDomain, "the cluster's DNS domain, which Service host names end in")
 	fs.StringVar(&cfg.interceptionMode, "interception-mode", "", "the proxy's interception mode: REDIRECT, TPROXY or NONE (default: the pod annotation, else the mesh config's defaultConfig.interceptionMode, else REDIRECT)")
 	fs.StringVar(&ipFamily, "ip-family", string(mesh.IPv4), "the pod's IP family: ipv4, ipv6 or dual")
 	fs.StringVar(&cfg.output, "o", "text", "output format: text or json")
@@ -162,6 +164,7 @@ func runResolve(_ context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	root := cmp.Or(cfg.rootNamespace, meshConfig.RootNamespace, mesh.DefaultRootNamespace)
 	view := clusterview.NewMemory(root)
+	view.SetClusterDomain(cfg.clusterDomain)
 	if err := offline.AddState(view, docs, cfg.namespace); err != nil {
 		return fail(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -39,6 +38,7 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 	fs.StringVar(&cfg.RootNamespace, "root-namespace", "", "mesh root namespace (default: rootNamespace from Istio's mesh config, else istio-system)")
 	fs.StringVar(&cfg.IstioNamespace, "istio-namespace", mesh.DefaultIstioNamespace, "istiod's namespace, which holds Istio's mesh config")
 	fs.StringVar(&cfg.IstioRevision, "istio-revision", "", "control-plane revision whose mesh config is read (ConfigMap istio-REVISION; default: the default revision's, ConfigMap istio)")
+	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", mesh.DefaultClusterDomain, "the cluster's DNS domain, which Service host names end in (name.namespace.svc.DOMAIN)")
 	fs.StringVar(&cfg.IPFamily, "ip-family", server.IPFamilyAuto, "the pods' IP family, which decides the egress bind default: auto (detect from the nodes' pod CIDRs, else Service default/kubernetes), ipv4, ipv6 or dual")
 	fs.DurationVar(&cfg.AuditInterval, "audit-interval", time.Minute, "how often existing Sidecars are audited for conflicts (0 disables)")
 	fs.StringVar(&cfg.PodConflicts, "pod-conflicts", "warn", "warn or deny: what to do with a pod that several Sidecars select")
@@ -48,31 +48,14 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 		"how often the API server is probed (GET /readyz) to tell whether the caches still receive changes")
 	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", server.DefaultMaxStaleness,
 		"how long the API server may stay unreachable before /readyz fails (check apiserver-contact) and sidecar_webhook_cache_stale is 1; the webhook keeps answering from its cache either way")
-	fs.Var((*negatedBool)(&cfg.SkipConfirmReads), "confirm-reads", "before admitting a Sidecar that creates or changes a workloadSelector, re-read its namespace's Sidecars from the API server (turn off only with a single replica: its own record of pending admissions then closes the race) (default true)")
+	fs.BoolFunc("confirm-reads", "before admitting a Sidecar that creates or changes a workloadSelector, re-read its namespace's Sidecars from the API server (turn off only with a single replica: its own record of pending admissions then closes the race) (default true)", func(s string) error {
+		confirm, err := strconv.ParseBool(s)
+		cfg.SkipConfirmReads = !confirm
+		return err
+	})
 	fs.BoolVar(&cfg.BenchFloor, "bench-floor", false, "also serve "+webhook.FloorPath+" (the load benchmark's floor: decodes the review, answers allowed) and "+webhook.UnconfirmedBenchPath+" (the Sidecar validator without the confirming read)")
 }
 
-// negatedBool is a boolean flag stored inverted, so that a Config's zero
-// value keeps the flag's default of true.
-type negatedBool bool
-
-func (b *negatedBool) String() string {
-	if b == nil {
-		return "true"
-	}
-	return strconv.FormatBool(!bool(*b))
-}
-
-func (b *negatedBool) Set(s string) error {
-	v, err := strconv.ParseBool(s)
-	if err != nil {
-		return err
-	}
-	*b = negatedBool(!v)
-	return nil
-}
-
-func (*negatedBool) IsBoolFlag() bool { return true }
 
 func defaultServerConfig() server.Config {
 	return server.Config{Validation: validation.Options{Enforcement: validation.EnforcementDeny}, PodConflicts: "warn", IPFamily: server.IPFamilyAuto}
@@ -108,8 +91,6 @@ func runServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 	}
 	return exitOK
 }
-
-var createOptions = metav1.CreateOptions{}
 
 // restConfigFor loads an explicit kubeconfig, else controller-runtime's
 // usual chain ($KUBECONFIG, in-cluster, ~/.kube/config).

@@ -30,6 +30,8 @@ type Options struct {
 	Validation       validation.Options
 	// Defaults are the defaulting options (the cluster's IP family).
 	Defaults defaults.Options
+	// ClusterDomain is the cluster's DNS domain ("" for cluster.local).
+	ClusterDomain string
 	// View, if set, is the starting cluster state (check --cluster); the
 	// documents' objects are added on top. Nil starts from nothing.
 	View *clusterview.Memory
@@ -69,6 +71,9 @@ func Check(docs []Document, opts Options) ([]Decision, error) {
 	view := opts.View
 	if view == nil {
 		view = clusterview.NewMemory(opts.RootNamespace)
+		if opts.ClusterDomain != "" {
+			view.SetClusterDomain(opts.ClusterDomain)
+		}
 	}
 	if err := AddState(view, docs, opts.DefaultNamespace); err != nil {
 		return nil, err

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
@@ -39,8 +40,6 @@ const ControllerName = "pod-sidecar-annotations"
 // DefaultNotReadyRequeue is how long a pod waits when the cluster view is not
 // ready yet.
 const DefaultNotReadyRequeue = 5 * time.Second
-
-var podGVK = corev1.SchemeGroupVersion.WithKind("Pod")
 
 // Reconciler patches a pod's sidecar-webhook.io annotations whenever they
 // differ from what resolve says now. It follows pods: whether a pod runs a
@@ -109,8 +108,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{RequeueAfter: wait}, nil
 	}
 
-	pod := &metav1.PartialObjectMetadata{}
-	pod.SetGroupVersionKind(podGVK)
+	pod := informer.PodMetadata()
 	if err := r.Client.Get(ctx, req.NamespacedName, pod); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}

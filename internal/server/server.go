@@ -48,6 +48,9 @@ type Config struct {
 	// IstioRevision is the control-plane revision whose mesh config is read
 	// (ConfigMap istio-<revision>); empty for the default revision.
 	IstioRevision string
+	// ClusterDomain is the cluster's DNS domain, which Service host names
+	// end in (default cluster.local).
+	ClusterDomain string
 	// IPFamily is the pods' IP family (ipv4, ipv6, dual), or "auto" to
 	// detect it from the cluster at start.
 	IPFamily   string
@@ -191,7 +194,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	view := informer.New(mgr.GetCache(), informer.Options{RootNamespace: cfg.RootNamespace, IstioNamespace: cfg.IstioNamespace, Revision: cfg.IstioRevision})
+	view := informer.New(mgr.GetCache(), informer.Options{RootNamespace: cfg.RootNamespace, IstioNamespace: cfg.IstioNamespace, Revision: cfg.IstioRevision, ClusterDomain: cfg.ClusterDomain})
 	if err := view.Register(ctx); err != nil {
 		return err
 	}
