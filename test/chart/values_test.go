@@ -221,7 +221,7 @@ func TestValues(t *testing.T) {
 			}},
 		{name: "defaults pass no optional flags",
 			check: func(t *testing.T, r rendering) {
-				wantArgs(t, r, nil, []string{"--root-namespace", "--istio-namespace", "--istio-revision", "-v", "--log-development"})
+				wantArgs(t, r, nil, []string{"--root-namespace", "--istio-namespace", "--istio-revision", "--cluster-domain", "-v", "--log-development"})
 			}},
 		{name: "log level", args: []string{"--set", "log.level=1", "--set", "log.development=true"},
 			check: func(t *testing.T, r rendering) {
@@ -235,6 +235,20 @@ func TestValues(t *testing.T) {
 				dns, _, _ := unstructured.NestedStringSlice(r.ofKind("Certificate")[len(r.ofKind("Certificate"))-1].Object, "spec", "dnsNames")
 				if !slices.Contains(dns, "sidecar-webhook.platform-webhooks.svc.cluster.local") {
 					t.Errorf("dnsNames %q", dns)
+				}
+			}},
+		{name: "cluster domain", args: []string{"--set", "clusterDomain=corp.example"},
+			check: func(t *testing.T, r rendering) {
+				wantArgs(t, r, []string{"--cluster-domain=corp.example"}, nil)
+				var serving *unstructured.Unstructured
+				for _, c := range r.ofKind("Certificate") {
+					if strings.HasSuffix(c.GetName(), "-serving") {
+						serving = c
+					}
+				}
+				dns, _, _ := unstructured.NestedStringSlice(serving.Object, "spec", "dnsNames")
+				if !slices.Contains(dns, "sidecar-webhook.sidecar-webhook-system.svc.corp.example") {
+					t.Errorf("dnsNames %q lack the cluster domain", dns)
 				}
 			}},
 		{name: "existing namespace", args: []string{"--set", "namespace.create=false"},

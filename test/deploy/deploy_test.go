@@ -225,7 +225,10 @@ func installKustomize(t *testing.T, inst *installation) ([]byte, error) {
 // manifest Helm recorded for the release.
 func installChart(t *testing.T, inst *installation) ([]byte, error) {
 	chart := filepath.Join(env.root, testenv.ChartDir)
-	values := []string{"--set", "namespace.name=" + inst.namespace}
+	// Non-default values that reach the server's args, so that the server
+	// test proves the binary accepts them.
+	values := []string{"--set", "namespace.name=" + inst.namespace, "--set", "clusterDomain=corp.example",
+		"--set", "log.level=1", "--set", "istio.namespace=" + istioNamespace}
 	out, err := helm(append([]string{"install", chartRelease, chart}, values...)...)
 	if err != nil {
 		return nil, err
