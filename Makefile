@@ -5,12 +5,15 @@ SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 CONTROLPLANE := $(CURDIR)/test/controlplane
+# Build tooling (image builder, Helm CLI): a module of its own, so the
+# webhook's module never depends on go-containerregistry or Helm.
+TOOLS := $(CURDIR)/tools
 STATICCHECK_VERSION := v0.8.2
 # Go test flags; CI and `make test` run the whole suite under the race detector.
 TEST_FLAGS ?= -race -count=1
 FUZZ_TIME ?= 2m
 
-.PHONY: all build run test unit e2e lint bench fuzz controlplane image clean istiodiff
+.PHONY: all build run test unit e2e lint bench fuzz controlplane helm chart-test image image-push tools-test clean istiodiff
 
 all: build
 
@@ -37,17 +40,27 @@ $(BIN)/kubectl: $(CONTROLPLANE)/go.mod $(CONTROLPLANE)/go.sum
 $(BIN)/kube-controller-manager: $(CONTROLPLANE)/go.mod $(CONTROLPLANE)/go.sum
 	cd $(CONTROLPLANE) && $(GO) build -o $@ k8s.io/kubernetes/cmd/kube-controller-manager
 
+## helm: the Helm CLI the chart tests run, built from the tools module (which
+## pins its version); rebuilt only when that module's requirements change.
+helm: $(BIN)/helm
+
+$(BIN)/helm: $(TOOLS)/go.mod $(TOOLS)/go.sum
+	cd $(TOOLS) && $(GO) build -o $@ helm.sh/helm/v4/cmd/helm
+
 ## run: a local control plane (etcd + kube-apiserver) with the webhook
 ## registered; prints `ready: export KUBECONFIG=...`; Ctrl-C stops it all.
 run: build controlplane
 	$(GO) mod download istio.io/api
 	$(BIN)/sidecar-webhook dev --state-dir $(CURDIR)/.local --log-development $(RUN_FLAGS)
 
-## test: lint, unit tests, end-to-end tests against the real control plane,
-## and the comparison with Istio's own code (test/istiodiff).
-test: lint build controlplane
+## test: lint, unit tests, end-to-end tests against the real control plane
+## (the kustomize manifests and the Helm chart among them), the tools
+## module's tests (image) and the comparison with Istio's own code
+## (test/istiodiff).
+test: lint build controlplane $(BIN)/helm
 	$(GO) mod download istio.io/api
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) tools-test
 	$(MAKE) istiodiff
 
 ## istiodiff: the project's answers against Istio's own code (a module of its
@@ -55,6 +68,12 @@ test: lint build controlplane
 ## race detector would triple its build.
 istiodiff:
 	cd test/istiodiff && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+## chart-test: the Helm chart alone: lint, its defaults against deploy/,
+## its values (test/chart), and both installations applied to the real API
+## server with their RBAC checked by impersonation (test/deploy).
+chart-test: controlplane $(BIN)/helm
+	KUBEBUILDER_ASSETS=$(BIN) $(GO) test $(TEST_FLAGS) ./test/chart/ ./test/deploy/
 
 ## unit: the tests that need no control plane.
 unit:
@@ -67,9 +86,11 @@ e2e: build controlplane
 ## lint: go vet, gofmt and staticcheck.
 lint:
 	$(GO) vet ./...
+	cd $(TOOLS) && $(GO) vet ./...
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))"; \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	cd $(TOOLS) && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 ## bench: Go benchmarks and the HTTPS load benchmark against a local control
 ## plane with synthetic state; rewrites docs/performance.md (hack/bench.sh).
@@ -85,9 +106,23 @@ fuzz:
 	  $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZ_TIME) $$pkg; \
 	done
 
-## image: the container image (needs a container engine; not run in CI here).
+## image: the container image, built with Go tooling alone (no container
+## engine; tools/cmd/image): a static binary on an empty base, as an OCI
+## layout in bin/image and a `docker load` tarball bin/image.tar. Labels
+## and creation time come from git, so a commit always gives one digest.
 image:
-	docker build -t sidecar-webhook:latest .
+	cd $(TOOLS) && $(GO) run ./cmd/image --src $(CURDIR) --out $(BIN)/image --tar $(BIN)/image.tar
+
+## image-push: build and push the image to IMAGE=registry/name:tag with the
+## usual credentials (docker/podman config and credential helpers).
+image-push:
+	@if [ -z "$(IMAGE)" ]; then echo "usage: make image-push IMAGE=registry/name:tag" >&2; exit 2; fi
+	cd $(TOOLS) && $(GO) run ./cmd/image --src $(CURDIR) --out $(BIN)/image --tag $(IMAGE) --push $(IMAGE)
+
+## tools-test: the tools module's tests (the image builder: config, layer,
+## the binary run from it, OCI layout, push and pull, the Dockerfile).
+tools-test:
+	cd $(TOOLS) && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 clean:
 	rm -rf $(BIN)/sidecar-webhook .local

@@ -1,12 +1,9 @@
 package deploy_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,13 +16,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
-// objectRef names one object rendered from deploy/.
+// objectRef names one object an installation renders.
 type objectRef struct {
 	gvk             schema.GroupVersionKind
 	namespace, name string
@@ -48,67 +44,161 @@ func (r objectRef) kubectlType() string {
 	return r.gvk.Kind + "." + r.gvk.Version + "." + r.gvk.Group
 }
 
-// deployed is the one installation of deploy/ the tests share; whichever test
-// runs first installs it (so `go test -run` on any single test works).
-var deployed struct {
+// installation is one way to install the webhook that every test here
+// checks: deploy/ with kustomize, and the Helm chart (with a release name
+// and namespace of its own, so that both live in the one control plane and
+// each ServiceAccount's RBAC is checked against the other's namespace too).
+type installation struct {
+	name      string // the subtest's name
+	namespace string // the webhook's namespace
+	// fullname names the ServiceAccount, the Deployment, the Service and
+	// both webhook configurations; the other objects add a suffix to it.
+	fullname string
+	install  func(t *testing.T, inst *installation) ([]byte, error)
+
 	once    sync.Once
 	objects []objectRef
-	// rendered holds `kubectl kustomize deploy/`, keyed by objectRef.String().
+	// rendered holds what was applied, keyed by objectRef.String().
 	rendered map[string]*unstructured.Unstructured
-	// diffAfterApply is `kubectl diff -k deploy/` right after the apply.
+	// diffAfterApply is `kubectl diff -k deploy/` right after the apply
+	// (kustomize only; for the chart, `helm upgrade` with the same values
+	// must succeed instead).
 	diffAfterApply string
 	err            error
 }
 
-// requireDeployed installs deploy/ once and fails the test if that failed.
-func requireDeployed(t *testing.T) []objectRef {
-	t.Helper()
-	deployed.once.Do(func() {
-		deployed.objects, deployed.rendered, deployed.err = installDeploy(t)
-	})
-	if deployed.err != nil {
-		t.Fatalf("installing deploy/: %v", deployed.err)
-	}
-	return deployed.objects
+// serviceAccountUser is the user name the API server gives the pods'
+// ServiceAccount token; the tests impersonate it.
+func (i *installation) serviceAccountUser() string {
+	return "system:serviceaccount:" + i.namespace + ":" + i.fullname
 }
 
-// renderedObject returns the object of that kind and name as kustomize
-// renders it.
-func renderedObject(t *testing.T, kind, namespace, name string) *unstructured.Unstructured {
-	t.Helper()
-	requireDeployed(t)
-	for _, r := range deployed.objects {
-		if r.gvk.Kind == kind && r.namespace == namespace && r.name == name {
-			return deployed.rendered[r.String()]
+// otherNamespaces are namespaces the webhook has no business in beyond
+// cluster-wide reads (the other installation's among them); each is checked
+// on its own so that a namespaced Role granting too much shows up too.
+func (i *installation) otherNamespaces() []string {
+	out := []string{"default", "kube-system"}
+	for _, o := range installations {
+		if o != i {
+			out = append(out, o.namespace)
 		}
 	}
-	t.Fatalf("deploy/ renders no %s %s/%s", kind, namespace, name)
+	return out
+}
+
+// The chart's release: Helm's record in namespace default, the webhook in a
+// namespace of its own (value namespace.name).
+const (
+	chartRelease          = "sw-chart"
+	chartReleaseNamespace = "default"
+)
+
+var installations = []*installation{
+	{name: "kustomize", namespace: "sidecar-webhook-system", fullname: webhook.ConfigurationName, install: installKustomize},
+	{name: "chart", namespace: "sidecar-webhook-chart", fullname: chartRelease + "-sidecar-webhook", install: installChart},
+}
+
+// forEachInstallation runs test once per installation, as subtests named
+// after them.
+func forEachInstallation(t *testing.T, test func(t *testing.T, inst *installation)) {
+	t.Helper()
+	for _, inst := range installations {
+		t.Run(inst.name, func(t *testing.T) {
+			if inst.name == "chart" && env.helm == "" {
+				t.Skip("no bin/helm; run `make helm` (with CI=true the package fails instead)")
+			}
+			test(t, inst)
+		})
+	}
+}
+
+// requireInstalled installs inst once and fails the test if that failed;
+// whichever test runs first installs it (so `go test -run` on any single
+// test works).
+func requireInstalled(t *testing.T, inst *installation) []objectRef {
+	t.Helper()
+	inst.once.Do(func() {
+		inst.err = installAndCheck(t, inst)
+	})
+	if inst.err != nil {
+		t.Fatalf("installing %s: %v", inst.name, inst.err)
+	}
+	return inst.objects
+}
+
+// renderedObject returns the object of that kind and name as it was
+// applied.
+func renderedObject(t *testing.T, inst *installation, kind, namespace, name string) *unstructured.Unstructured {
+	t.Helper()
+	requireInstalled(t, inst)
+	for _, r := range inst.objects {
+		if r.gvk.Kind == kind && r.namespace == namespace && r.name == name {
+			return inst.rendered[r.String()]
+		}
+	}
+	t.Fatalf("%s renders no %s %s/%s", inst.name, kind, namespace, name)
 	return nil
 }
 
-// installDeploy renders deploy/, applies it exactly as a user would
-// (`kubectl apply -k deploy/`), checks that every rendered object exists, and
-// then removes the two webhook configurations (see below).
-func installDeploy(t *testing.T) ([]objectRef, map[string]*unstructured.Unstructured, error) {
-	dir := filepath.Join(env.root, "deploy")
-	out, err := kubectl(t, nil, "kustomize", dir)
+// installAndCheck installs inst as a user would, checks that every object
+// it applied exists, and then removes the two webhook configurations (see
+// below).
+func installAndCheck(t *testing.T, inst *installation) error {
+	manifest, err := inst.install(t, inst)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	objects, rendered, err := parseObjects([]byte(out))
-	if err != nil {
-		return nil, nil, fmt.Errorf("kubectl kustomize %s: %w", dir, err)
+	if inst.objects, inst.rendered, err = parseObjects(manifest); err != nil {
+		return fmt.Errorf("%s: %w", inst.name, err)
 	}
-	if len(objects) == 0 {
-		return nil, nil, fmt.Errorf("kubectl kustomize %s rendered nothing", dir)
+	if len(inst.objects) == 0 {
+		return fmt.Errorf("%s rendered nothing", inst.name)
 	}
 
+	var missing []string
+	for _, r := range inst.objects {
+		args := []string{"get", r.kubectlType(), r.name, "-o", "name"}
+		if r.namespace != "" {
+			args = append(args, "-n", r.namespace)
+		}
+		if _, err := kubectl(t, nil, args...); err != nil {
+			missing = append(missing, fmt.Sprintf("%s: %v", r, err))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("objects rendered by %s are missing after the install:\n  %s", inst.name, strings.Join(missing, "\n  "))
+	}
+
+	// The configurations point the API server at the in-cluster Service,
+	// which nothing serves here (no kubelet runs the Deployment, no
+	// cert-manager fills caBundle). With failurePolicy Fail they would
+	// reject every Sidecar the tests create, so they go once their
+	// existence has been checked; the server under test is then exercised
+	// directly (its RBAC, caches, audit), and the configurations' content
+	// is compared with the code in webhook/configurations_test.go (and the
+	// chart's with deploy/ in test/chart).
+	for _, kind := range []string{"validatingwebhookconfiguration", "mutatingwebhookconfiguration"} {
+		if _, err := kubectl(t, nil, "delete", kind+".admissionregistration.k8s.io", inst.fullname, "--wait=true"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// installKustomize applies deploy/ exactly as the README says
+// (`kubectl apply -k deploy/`) and returns what kustomize renders.
+func installKustomize(t *testing.T, inst *installation) ([]byte, error) {
+	dir := filepath.Join(env.root, testenv.KustomizeDir)
+	rendered, err := kubectl(t, nil, "kustomize", dir)
+	if err != nil {
+		return nil, err
+	}
 	// kubectl validates strictly against the served schemas by default, so
 	// an unknown or misspelt field in a Certificate or Issuer (cert-manager's
 	// real CRDs) or any built-in kind fails here.
 	applyOut, err := kubectl(t, nil, "apply", "-k", dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	t.Logf("kubectl apply -k deploy/:\n%s", strings.TrimSpace(applyOut))
 
@@ -120,79 +210,75 @@ func installDeploy(t *testing.T) ([]objectRef, map[string]*unstructured.Unstruct
 	if out, err := kubectl(t, nil, "diff", "-k", dir); err != nil {
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-			return nil, nil, err
+			return nil, err
 		}
-		deployed.diffAfterApply = out
+		inst.diffAfterApply = out
 	}
+	return []byte(rendered), nil
+}
 
-	var missing []string
-	for _, r := range objects {
-		args := []string{"get", r.kubectlType(), r.name, "-o", "name"}
-		if r.namespace != "" {
-			args = append(args, "-n", r.namespace)
-		}
-		if _, err := kubectl(t, nil, args...); err != nil {
-			missing = append(missing, fmt.Sprintf("%s: %v", r, err))
-		}
+// installChart installs the chart as its README says (`helm install`;
+// Helm validates every object against the served schemas, cert-manager's
+// CRDs included), then follows the README's emergency path: the webhook
+// configurations are deleted and `helm upgrade` with the same values
+// restores them (installAndCheck then finds every object). It returns the
+// manifest Helm recorded for the release.
+func installChart(t *testing.T, inst *installation) ([]byte, error) {
+	chart := filepath.Join(env.root, testenv.ChartDir)
+	// Non-default values that reach the server's args, so that the server
+	// test proves the binary accepts them.
+	values := []string{"--set", "namespace.name=" + inst.namespace, "--set", "clusterDomain=corp.example",
+		"--set", "log.level=1", "--set", "istio.namespace=" + istioNamespace}
+	out, err := helm(append([]string{"install", chartRelease, chart}, values...)...)
+	if err != nil {
+		return nil, err
 	}
-	if len(missing) > 0 {
-		return nil, nil, fmt.Errorf("objects rendered from deploy/ are missing after apply:\n  %s", strings.Join(missing, "\n  "))
-	}
-
-	// The configurations point the API server at the in-cluster Service
-	// sidecar-webhook-system/sidecar-webhook, which nothing serves here (no
-	// kubelet runs the Deployment, no cert-manager fills caBundle). With
-	// failurePolicy Fail they would reject every Sidecar the tests create,
-	// so they go once their existence has been checked; the server under
-	// test is then exercised directly (its RBAC, caches, audit), and the
-	// configurations' content is compared with the code in
-	// webhook/configurations_test.go.
+	t.Logf("helm install:\n%s", strings.TrimSpace(out))
 	for _, kind := range []string{"validatingwebhookconfiguration", "mutatingwebhookconfiguration"} {
-		if _, err := kubectl(t, nil, "delete", kind+".admissionregistration.k8s.io", webhook.ConfigurationName, "--wait=true"); err != nil {
-			return nil, nil, err
+		if _, err := kubectl(t, nil, "delete", kind+".admissionregistration.k8s.io", inst.fullname, "--wait=true"); err != nil {
+			return nil, err
 		}
 	}
-	return objects, rendered, nil
+	if out, err = helm(append([]string{"upgrade", chartRelease, chart}, values...)...); err != nil {
+		return nil, err
+	}
+	t.Logf("helm upgrade after deleting the webhook configurations:\n%s", strings.TrimSpace(out))
+	out, err = helm("get", "manifest", chartRelease)
+	return []byte(out), err
+}
+
+// helm runs bin/helm against the test cluster, in the chart release's
+// namespace.
+func helm(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), kubectlTimeout)
+	defer cancel()
+	args = append(args, "--kubeconfig", env.cluster.KubeconfigPath, "--namespace", chartReleaseNamespace)
+	out, err := testenv.RunTool(ctx, env.helm, args...)
+	return string(out), err
 }
 
 func parseObjects(data []byte) ([]objectRef, map[string]*unstructured.Unstructured, error) {
+	objs, err := testenv.ParseManifests(data)
+	if err != nil {
+		return nil, nil, err
+	}
 	var refs []objectRef
 	byRef := map[string]*unstructured.Unstructured{}
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return refs, byRef, nil
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		js, err := yaml.YAMLToJSON(doc)
-		if err != nil {
-			return nil, nil, err
-		}
-		if s := strings.TrimSpace(string(js)); s == "null" || s == "{}" {
-			continue // comments only
-		}
-		// Unstructured's own JSON decoding keeps integers as int64.
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(js); err != nil {
-			return nil, nil, err
-		}
+	for _, u := range objs {
 		ref := objectRef{gvk: u.GroupVersionKind(), namespace: u.GetNamespace(), name: u.GetName()}
-		if ref.gvk.Kind == "" || ref.name == "" {
-			return nil, nil, fmt.Errorf("document without kind or name:\n%s", doc)
-		}
 		refs = append(refs, ref)
 		byRef[ref.String()] = u
 	}
+	return refs, byRef, nil
 }
 
-// TestApply: `kubectl apply -k deploy/` succeeds on a cluster that has
-// cert-manager's and Istio's CRDs and the istio-system namespace, and every
-// object kustomize renders exists afterwards.
-func TestApply(t *testing.T) {
-	objects := requireDeployed(t)
+// TestApply: `kubectl apply -k deploy/` and `helm install` of the chart
+// succeed on a cluster that has cert-manager's and Istio's CRDs and the
+// istio-system namespace, and every object they render exists afterwards.
+func TestApply(t *testing.T) { forEachInstallation(t, testApply) }
+
+func testApply(t *testing.T, inst *installation) {
+	objects := requireInstalled(t, inst)
 	kinds := map[string]int{}
 	for _, r := range objects {
 		kinds[r.gvk.Kind]++
@@ -204,32 +290,36 @@ func TestApply(t *testing.T) {
 		"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
 	} {
 		if kinds[kind] == 0 {
-			t.Errorf("deploy/ renders no %s", kind)
+			t.Errorf("%s renders no %s", inst.name, kind)
 		}
 	}
 	for _, r := range objects {
 		if r.gvk.Kind == "Namespace" && r.name == istioNamespace {
-			t.Errorf("deploy/ must not own namespace %s (Istio does; `kubectl delete -k deploy/` would remove it)", istioNamespace)
+			t.Errorf("%s must not own namespace %s (Istio does; uninstalling would remove it)", inst.name, istioNamespace)
 		}
 		if r.gvk.Kind == "Secret" {
-			t.Errorf("deploy/ ships a Secret (%s); cert-manager creates the serving certificate", r)
+			t.Errorf("%s ships a Secret (%s); cert-manager creates the serving certificate", inst.name, r)
 		}
 	}
 	t.Logf("%d objects applied and present: %v", len(objects), kinds)
-	if deployed.diffAfterApply != "" {
-		t.Errorf("re-applying deploy/ right after applying it would change objects (kubectl diff -k deploy/):\n%s", deployed.diffAfterApply)
+	if inst.diffAfterApply != "" {
+		t.Errorf("re-applying deploy/ right after applying it would change objects (kubectl diff -k deploy/):\n%s", inst.diffAfterApply)
 	}
 }
 
 // TestCertificatesMatchDeployment: the certificate chain cert-manager will
 // build lines up with what the Deployment mounts and the Service serves.
 func TestCertificatesMatchDeployment(t *testing.T) {
-	requireDeployed(t)
+	forEachInstallation(t, testCertificatesMatchDeployment)
+}
+
+func testCertificatesMatchDeployment(t *testing.T, inst *installation) {
+	requireInstalled(t, inst)
 	ctx := context.Background()
-	serving := renderedObject(t, "Certificate", webhookNamespace, "sidecar-webhook-serving")
+	serving := renderedObject(t, inst, "Certificate", inst.namespace, inst.fullname+"-serving")
 	secretName, _, _ := unstructured.NestedString(serving.Object, "spec", "secretName")
 	dnsNames, _, _ := unstructured.NestedStringSlice(serving.Object, "spec", "dnsNames")
-	wantDNS := webhook.ConfigurationName + "." + webhookNamespace + ".svc"
+	wantDNS := inst.fullname + "." + inst.namespace + ".svc"
 	if !contains(dnsNames, wantDNS) {
 		t.Errorf("serving Certificate dnsNames %q lack %s, the name the API server dials", dnsNames, wantDNS)
 	}
@@ -238,13 +328,13 @@ func TestCertificatesMatchDeployment(t *testing.T) {
 			"validatingwebhookconfiguration": "ValidatingWebhookConfiguration",
 			"mutatingwebhookconfiguration":   "MutatingWebhookConfiguration",
 		}[ann]
-		u := renderedObject(t, kind, "", webhook.ConfigurationName)
-		if got, want := u.GetAnnotations()["cert-manager.io/inject-ca-from"], webhookNamespace+"/"+serving.GetName(); got != want {
+		u := renderedObject(t, inst, kind, "", inst.fullname)
+		if got, want := u.GetAnnotations()["cert-manager.io/inject-ca-from"], inst.namespace+"/"+serving.GetName(); got != want {
 			t.Errorf("%s: cert-manager.io/inject-ca-from = %q, want %q", kind, got, want)
 		}
 	}
 
-	dep, err := env.client.AppsV1().Deployments(webhookNamespace).Get(ctx, "sidecar-webhook", metav1.GetOptions{})
+	dep, err := env.client.AppsV1().Deployments(inst.namespace).Get(ctx, inst.fullname, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +356,7 @@ func TestCertificatesMatchDeployment(t *testing.T) {
 	}
 
 	// The Service's https port reaches the container's webhook port.
-	svc, err := env.client.CoreV1().Services(webhookNamespace).Get(ctx, webhook.ConfigurationName, metav1.GetOptions{})
+	svc, err := env.client.CoreV1().Services(inst.namespace).Get(ctx, inst.fullname, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,8 +389,12 @@ func TestCertificatesMatchDeployment(t *testing.T) {
 // Lease namespace ($POD_NAMESPACE): the Deployment passes both from the
 // downward API, and the serving certificate names the Service.
 func TestDecisionLeaderReachable(t *testing.T) {
-	requireDeployed(t)
-	dep, err := env.client.AppsV1().Deployments(webhookNamespace).Get(context.Background(), "sidecar-webhook", metav1.GetOptions{})
+	forEachInstallation(t, testDecisionLeaderReachable)
+}
+
+func testDecisionLeaderReachable(t *testing.T, inst *installation) {
+	requireInstalled(t, inst)
+	dep, err := env.client.AppsV1().Deployments(inst.namespace).Get(context.Background(), inst.fullname, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,20 +414,28 @@ func TestDecisionLeaderReachable(t *testing.T) {
 	if fieldOf["POD_NAMESPACE"] != "metadata.namespace" {
 		t.Errorf("env POD_NAMESPACE comes from %q, want metadata.namespace (the Leases' namespace and the certificate's name)", fieldOf["POD_NAMESPACE"])
 	}
+	// The server's default: sidecar-webhook.$POD_NAMESPACE.svc.
+	serverName := "sidecar-webhook." + inst.namespace + ".svc"
 	for _, arg := range c.Args {
-		for _, flag := range []string{"--advertise-address", "--decider-server-name", "--leader-election-namespace"} {
+		for _, flag := range []string{"--advertise-address", "--leader-election-namespace"} {
 			if strings.HasPrefix(arg, flag) {
 				t.Errorf("arg %s overrides the default the forwarding relies on", arg)
 			}
 		}
+		if v, ok := strings.CutPrefix(arg, "--decider-server-name="); ok {
+			serverName = v
+		}
 	}
-	serving := renderedObject(t, "Certificate", webhookNamespace, "sidecar-webhook-serving")
+	if want := inst.fullname + "." + inst.namespace + ".svc"; serverName != want {
+		t.Errorf("followers verify the leader's certificate for %s, but the Service is %s", serverName, want)
+	}
+	serving := renderedObject(t, inst, "Certificate", inst.namespace, inst.fullname+"-serving")
 	dnsNames, _, _ := unstructured.NestedStringSlice(serving.Object, "spec", "dnsNames")
-	if want := "sidecar-webhook." + webhookNamespace + ".svc"; !contains(dnsNames, want) {
-		t.Errorf("serving Certificate dnsNames %q lack %s, the name followers verify the leader's certificate for", dnsNames, want)
+	if !contains(dnsNames, serverName) {
+		t.Errorf("serving Certificate dnsNames %q lack %s, the name followers verify the leader's certificate for", dnsNames, serverName)
 	}
 	issuer, _, _ := unstructured.NestedString(serving.Object, "spec", "issuerRef", "name")
-	if _, isCA, _ := unstructured.NestedMap(renderedObject(t, "Issuer", webhookNamespace, issuer).Object, "spec", "ca"); !isCA {
+	if _, isCA, _ := unstructured.NestedMap(renderedObject(t, inst, "Issuer", inst.namespace, issuer).Object, "spec", "ca"); !isCA {
 		t.Errorf("the serving Certificate's issuer %s is not a CA issuer: its Secret would carry no ca.crt for followers to verify the leader with", issuer)
 	}
 }

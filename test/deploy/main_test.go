@@ -1,8 +1,11 @@
-// Package deploy_test verifies the manifests under deploy/ against a real API
-// server (etcd and kube-apiserver through internal/localcluster, with
-// cert-manager's and Istio's CRDs): they apply, the RBAC they grant is enough
-// for the server and no more than it needs, and the Deployment passes the
-// restricted Pod Security Standard.
+// Package deploy_test verifies both installations, the kustomize manifests
+// under deploy/ and the Helm chart under charts/, against a real API server
+// (etcd and kube-apiserver through internal/localcluster, with cert-manager's
+// and Istio's CRDs): they apply, the RBAC they grant is enough for the server
+// and no more than it needs, and the Deployment passes the restricted Pod
+// Security Standard. Every test runs once per installation (subtests
+// kustomize and chart); test/chart checks that the chart's defaults render
+// what deploy/ does.
 //
 // One control plane serves the whole package (TestMain). What no bare API
 // server can show (cert-manager issuing the serving certificate and
@@ -45,13 +48,8 @@ const (
 	certManagerModule  = "github.com/cert-manager/cert-manager"
 	certManagerVersion = "v1.21.2"
 
-	// Where deploy/ installs the webhook.
-	webhookNamespace = "sidecar-webhook-system"
-	serviceAccount   = "sidecar-webhook"
-	// serviceAccountUser is the user name the API server gives the pods'
-	// ServiceAccount token; the tests impersonate it.
-	serviceAccountUser = "system:serviceaccount:" + webhookNamespace + ":" + serviceAccount
-	// istioNamespace exists in every Istio cluster; deploy/ puts a Role in it.
+	// istioNamespace exists in every Istio cluster; deploy/ and the chart
+	// put a Role in it.
 	istioNamespace = "istio-system"
 
 	setupTimeout   = 5 * time.Minute
@@ -61,6 +59,8 @@ const (
 // env is the shared control plane, set up by TestMain.
 var env struct {
 	root     string // repository root
+	binary   string // sidecar-webhook built from this checkout
+	helm     string // bin/helm; empty if it is not built (the chart's subtests skip)
 	cluster  *localcluster.Cluster
 	client   kubernetes.Interface // admin
 	cacheDir string               // kubectl's discovery cache, private to this run
@@ -94,6 +94,15 @@ func runMain(m *testing.M) int {
 		return 0
 	}
 
+	if env.helm, err = testenv.Tool(root, "helm"); err != nil {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "FAIL deploy: the chart's tests need %v (CI=true, so this is an error, not a skip)\n", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "deploy: skipping the chart's subtests: %v\n", err)
+		env.helm = ""
+	}
+
 	logger := logs.logger()
 	klog.SetLogger(logger)
 	ctrllog.SetLogger(logger)
@@ -120,6 +129,16 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	env.cacheDir = filepath.Join(tmp, "kubectl-cache")
+
+	// Built here, not taken from bin/ (which may be stale): the server test
+	// runs it with each Deployment's args.
+	env.binary = filepath.Join(tmp, "sidecar-webhook")
+	build := exec.CommandContext(ctx, "go", "build", "-o", env.binary, "./cmd/sidecar-webhook")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "deploy: go build ./cmd/sidecar-webhook: %v\n%s", err, out)
+		return 1
+	}
 
 	// The cluster outlives ctx (which only bounds the setup): Stop ends it.
 	cluster, err := localcluster.Start(context.Background(), localcluster.Options{
@@ -227,6 +246,35 @@ func mustKubectl(t *testing.T, stdin io.Reader, args ...string) string {
 type logCapture struct {
 	mu    sync.Mutex
 	lines []string
+}
+
+// writer returns an io.Writer that adds each line written to it, after
+// prefix (a subprocess's output).
+func (c *logCapture) writer(prefix string) io.Writer {
+	return &lineWriter{c: c, prefix: prefix}
+}
+
+type lineWriter struct {
+	c      *logCapture
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.c.mu.Lock()
+		w.c.lines = append(w.c.lines, w.prefix+string(w.buf[:i]))
+		w.c.mu.Unlock()
+		w.buf = w.buf[i+1:]
+	}
 }
 
 func (c *logCapture) logger() logr.Logger {

@@ -17,7 +17,9 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-const restrictedNamespace = "deploy-psa-restricted"
+// restrictedNamespace enforces "restricted"; one per installation, as the
+// first one's is left Terminating (no namespace controller runs).
+func restrictedNamespace(inst *installation) string { return "deploy-psa-restricted-" + inst.name }
 
 // warningRecorder collects the API server's warnings (PodSecurity's "warn"
 // mode answers with warnings).
@@ -61,8 +63,13 @@ func podFromDeployment(dep *appsv1.Deployment, namespace string) *corev1.Pod {
 // A Pod without any hardening is rejected in the same namespace, proving
 // that the admission plugin is active.
 func TestDeploymentPodSecurityRestricted(t *testing.T) {
-	requireDeployed(t)
+	forEachInstallation(t, testDeploymentPodSecurityRestricted)
+}
+
+func testDeploymentPodSecurityRestricted(t *testing.T, inst *installation) {
+	requireInstalled(t, inst)
 	ctx := context.Background()
+	webhookNamespace, restrictedNamespace := inst.namespace, restrictedNamespace(inst)
 	restricted := map[string]string{
 		"pod-security.kubernetes.io/enforce":         "restricted",
 		"pod-security.kubernetes.io/enforce-version": "latest",
@@ -79,7 +86,7 @@ func TestDeploymentPodSecurityRestricted(t *testing.T) {
 		t.Errorf("namespace %s: pod-security.kubernetes.io/enforce=%q, want restricted", webhookNamespace, got)
 	}
 
-	dep, err := env.client.AppsV1().Deployments(webhookNamespace).Get(ctx, "sidecar-webhook", metav1.GetOptions{})
+	dep, err := env.client.AppsV1().Deployments(webhookNamespace).Get(ctx, inst.fullname, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,10 +125,13 @@ func TestDeploymentPodSecurityRestricted(t *testing.T) {
 // TestDeploymentHardening checks the properties of the Deployment, its PDB
 // and its probes that the issue asks for, one by one (PodSecurity above
 // already implies several; these make each failure name its cause).
-func TestDeploymentHardening(t *testing.T) {
-	requireDeployed(t)
+func TestDeploymentHardening(t *testing.T) { forEachInstallation(t, testDeploymentHardening) }
+
+func testDeploymentHardening(t *testing.T, inst *installation) {
+	requireInstalled(t, inst)
 	ctx := context.Background()
-	dep, err := env.client.AppsV1().Deployments(webhookNamespace).Get(ctx, "sidecar-webhook", metav1.GetOptions{})
+	webhookNamespace := inst.namespace
+	dep, err := env.client.AppsV1().Deployments(webhookNamespace).Get(ctx, inst.fullname, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +218,7 @@ func TestDeploymentHardening(t *testing.T) {
 	}
 
 	// Graceful shutdown outlasts any in-flight admission request.
-	maxTimeout := maxWebhookTimeoutSeconds(t)
+	maxTimeout := maxWebhookTimeoutSeconds(t, inst)
 	if spec.TerminationGracePeriodSeconds == nil || *spec.TerminationGracePeriodSeconds <= int64(maxTimeout) {
 		t.Errorf("terminationGracePeriodSeconds %v, want more than the webhooks' longest timeoutSeconds (%d)",
 			deref(spec.TerminationGracePeriodSeconds), maxTimeout)
@@ -264,18 +274,18 @@ func TestDeploymentHardening(t *testing.T) {
 	checkProbe("readiness", c.ReadinessProbe, "/readyz")
 	checkProbe("liveness", c.LivenessProbe, "/healthz")
 
-	if spec.ServiceAccountName != serviceAccount {
-		t.Errorf("serviceAccountName %q, want %s (the one RBAC binds)", spec.ServiceAccountName, serviceAccount)
+	if spec.ServiceAccountName != inst.fullname {
+		t.Errorf("serviceAccountName %q, want %s (the one RBAC binds)", spec.ServiceAccountName, inst.fullname)
 	}
 }
 
 // maxWebhookTimeoutSeconds is the longest timeoutSeconds among the webhook
-// configurations deploy/ renders (API server default: 10).
-func maxWebhookTimeoutSeconds(t *testing.T) int64 {
+// configurations the installation renders (API server default: 10).
+func maxWebhookTimeoutSeconds(t *testing.T, inst *installation) int64 {
 	t.Helper()
 	var max int64
 	for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
-		u := renderedObject(t, kind, "", "sidecar-webhook")
+		u := renderedObject(t, inst, kind, "", inst.fullname)
 		hooks, _, _ := unstructured.NestedSlice(u.Object, "webhooks")
 		for _, h := range hooks {
 			timeout, found, _ := unstructured.NestedInt64(h.(map[string]any), "timeoutSeconds")

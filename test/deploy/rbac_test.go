@@ -21,17 +21,12 @@ import (
 // allNamespaces stands for `kubectl auth can-i -A` (a cluster-wide grant).
 const allNamespaces = "*"
 
-// otherNamespaces are namespaces the webhook has no business in beyond
-// cluster-wide reads; each is checked on its own so that a namespaced Role
-// granting too much shows up too.
-var otherNamespaces = []string{"default", "kube-system"}
-
-// canI asks the API server, through `kubectl auth can-i --as=<the
-// ServiceAccount>`, whether the ServiceAccount may do verb on resource in
-// namespace (allNamespaces: cluster-wide). Exit code 0 is yes, 1 is no;
-// anything else (or output other than yes/no) fails the test.
-func canI(verb, resource, namespace string) (bool, error) {
-	args := []string{"auth", "can-i", verb, resource, "--as=" + serviceAccountUser}
+// canI asks the API server, through `kubectl auth can-i --as=<user>`,
+// whether the user (an installation's ServiceAccount) may do verb on
+// resource in namespace (allNamespaces: cluster-wide). Exit code 0 is yes, 1
+// is no; anything else (or output other than yes/no) fails the test.
+func canI(user, verb, resource, namespace string) (bool, error) {
+	args := []string{"auth", "can-i", verb, resource, "--as=" + user}
 	if namespace == allNamespaces {
 		args = append(args, "-A")
 	} else {
@@ -58,8 +53,11 @@ func where(namespace string) string {
 
 // TestRBACLeastPrivilege: the ServiceAccount can do what the server needs
 // and nothing the issue rules out.
-func TestRBACLeastPrivilege(t *testing.T) {
-	requireDeployed(t)
+func TestRBACLeastPrivilege(t *testing.T) { forEachInstallation(t, testRBACLeastPrivilege) }
+
+func testRBACLeastPrivilege(t *testing.T, inst *installation) {
+	requireInstalled(t, inst)
+	webhookNamespace, otherNamespaces, serviceAccountUser := inst.namespace, inst.otherNamespaces(), inst.serviceAccountUser()
 	everywhere := append([]string{allNamespaces, webhookNamespace, istioNamespace}, otherNamespaces...)
 
 	type check struct {
@@ -119,7 +117,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 					defer wg.Done()
 					sem <- struct{}{}
 					defer func() { <-sem }()
-					got, err := canI(verb, c.resource, ns)
+					got, err := canI(serviceAccountUser, verb, c.resource, ns)
 					var msg string
 					switch {
 					case err != nil:
@@ -148,10 +146,15 @@ func TestRBACLeastPrivilege(t *testing.T) {
 // really cannot update, delete or read Secrets. (The reconciler itself is
 // exercised in-process only once server.Run wires it; this proves the
 // permission it relies on.)
-func TestRBACPodPatchInPractice(t *testing.T) {
-	requireDeployed(t)
+func TestRBACPodPatchInPractice(t *testing.T) { forEachInstallation(t, testRBACPodPatchInPractice) }
+
+func testRBACPodPatchInPractice(t *testing.T, inst *installation) {
+	requireInstalled(t, inst)
+	webhookNamespace, serviceAccountUser := inst.namespace, inst.serviceAccountUser()
 	ctx := context.Background()
-	ns := "deploy-rbac"
+	// One namespace per installation: the first one's is left Terminating
+	// (no namespace controller runs), where nothing new can be created.
+	ns := "deploy-rbac-" + inst.name
 	createNamespace(t, ns, nil)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "workload", Namespace: ns, Labels: map[string]string{"app": "workload"}},

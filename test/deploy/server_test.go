@@ -5,28 +5,29 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sidecar-webhook/sidecar-webhook/certs"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/decider"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
-	"github.com/sidecar-webhook/sidecar-webhook/validation"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
@@ -40,15 +41,25 @@ const (
 	stopTimeout  = 30 * time.Second
 )
 
-// auditNamespace holds two namespace-wide Sidecars, which conflict.
-const auditNamespace = "deploy-audit"
+// The namespaces of the server test, one pair per installation (each
+// server run must find its own Event and its own unannotated pod):
+// auditNamespace holds two namespace-wide Sidecars, which conflict;
+// reconcileNamespace has Istio injection on, one namespace-wide Sidecar and
+// one pod.
+func auditNamespace(inst *installation) string     { return "deploy-audit-" + inst.name }
+func reconcileNamespace(inst *installation) string { return "deploy-reconcile-" + inst.name }
 
-const conflictingSidecars = `
+// decisionNamespace receives one Sidecar review during the decision
+// leader's warm-up.
+func decisionNamespace(inst *installation) string { return "deploy-decision-" + inst.name }
+
+func conflictingSidecars(namespace string) string {
+	return `
 apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata:
   name: first
-  namespace: ` + auditNamespace + `
+  namespace: ` + namespace + `
 spec:
   egress:
     - hosts: ["./*"]
@@ -57,22 +68,20 @@ apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata:
   name: second
-  namespace: ` + auditNamespace + `
+  namespace: ` + namespace + `
 spec:
   egress:
     - hosts: ["./*", "istio-system/*"]
 `
+}
 
-// reconcileNamespace has Istio injection on, one namespace-wide Sidecar and
-// one pod.
-const reconcileNamespace = "deploy-reconcile"
-
-const reconcileObjects = `
+func reconcileObjects(namespace string) string {
+	return `
 apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata:
   name: default
-  namespace: ` + reconcileNamespace + `
+  namespace: ` + namespace + `
 spec:
   egress:
     - hosts: ["./*"]
@@ -81,7 +90,7 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: workload
-  namespace: ` + reconcileNamespace + `
+  namespace: ` + namespace + `
   labels:
     app: workload
 spec:
@@ -89,15 +98,16 @@ spec:
     - name: app
       image: example.invalid/app:1
 `
+}
 
-// TestServerRunsUnderServiceAccount: the permissions deploy/ grants the
-// ServiceAccount are enough for the real server. It runs in-process with a
-// client that impersonates the ServiceAccount, configured like the
-// Deployment (leader election in its namespace, audit, deny enforcement):
+// TestServerRunsUnderServiceAccount: the permissions each installation
+// grants its ServiceAccount are enough for the real server. The binary runs
+// with the args of the installation's Deployment and a kubeconfig that
+// impersonates its ServiceAccount:
 //   - /readyz turns 200, which needs every informer cache synced, i.e. list
 //     and watch allowed on each watched type (and ConfigMaps in istio-system);
-//   - it acquires a Lease in sidecar-webhook-system (leader election), and
-//     releases it on shutdown;
+//   - it acquires a Lease in its own namespace (leader election), and
+//     releases it on shutdown (SIGTERM, exit 0);
 //   - it takes the Sidecar decision Lease, writes a ledger Lease for a
 //     Sidecar it admits while warming up (leases create and update), and
 //     releases the decision Lease on shutdown;
@@ -105,16 +115,22 @@ spec:
 //   - the pod annotation reconciler annotates an existing pod (pods patch);
 //   - nothing in its logs, client-go's included, says "forbidden".
 func TestServerRunsUnderServiceAccount(t *testing.T) {
-	requireDeployed(t)
+	forEachInstallation(t, testServerRunsUnderServiceAccount)
+}
+
+func testServerRunsUnderServiceAccount(t *testing.T, inst *installation) {
+	requireInstalled(t, inst)
 	ctx := context.Background()
+	webhookNamespace, serviceAccountUser := inst.namespace, inst.serviceAccountUser()
+	auditNamespace, reconcileNamespace := auditNamespace(inst), reconcileNamespace(inst)
 
 	// Before the server starts, so the audit finds them in its first rounds.
 	createNamespace(t, auditNamespace, nil)
-	mustKubectl(t, strings.NewReader(conflictingSidecars), "apply", "-f", "-")
+	mustKubectl(t, strings.NewReader(conflictingSidecars(auditNamespace)), "apply", "-f", "-")
 	// A pod in an injected namespace, created while no webhook annotated
 	// it: the pod annotation reconciler must patch it (pods patch).
 	createNamespace(t, reconcileNamespace, map[string]string{"istio-injection": "enabled"})
-	mustKubectl(t, strings.NewReader(reconcileObjects), "apply", "-f", "-")
+	mustKubectl(t, strings.NewReader(reconcileObjects(reconcileNamespace)), "apply", "-f", "-")
 
 	certDir := filepath.Join(t.TempDir(), "serving-certs")
 	bundle, err := certs.Generate([]string{"127.0.0.1"}, time.Now(), time.Hour)
@@ -125,49 +141,49 @@ func TestServerRunsUnderServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := rest.CopyConfig(env.cluster.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: serviceAccountUser}
-
-	healthAddr := "127.0.0.1:" + freePort(t)
-	webhookPort, err := strconv.Atoi(freePort(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The server runs as the Deployment runs it: the real binary with the
+	// Deployment's own args (so they must parse), only the certificate
+	// directory and the listening addresses moved to this machine, and a
+	// kubeconfig that impersonates the installation's ServiceAccount.
+	healthAddr, webhookPort := "127.0.0.1:"+freePort(t), freePort(t)
+	args := deploymentArgs(t, inst, map[string]string{
+		"--cert-dir":                  certDir,
+		"--port":                      webhookPort,
+		"--metrics-bind-address":      "0",
+		"--health-probe-bind-address": healthAddr,
+	})
+	// Audit every second instead of every minute, so its Event comes soon.
+	args = append(args, "--audit-interval=1s", "--kubeconfig="+impersonatingKubeconfig(t, serviceAccountUser))
 
 	mark := logs.mark()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
+	cmd := exec.Command(env.binary, args...)
+	// The Deployment sets POD_NAMESPACE and POD_IP from the downward API.
+	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+webhookNamespace, "POD_IP=127.0.0.1")
+	out := logs.writer("server: ")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = serverProcAttr()
 	started := time.Now()
-	go func() {
-		done <- server.Run(runCtx, server.Config{
-			CertDir:                 certDir,
-			Host:                    "127.0.0.1",
-			Port:                    webhookPort,
-			MetricsAddr:             "0",
-			HealthAddr:              healthAddr,
-			Validation:              validation.Options{Enforcement: validation.EnforcementDeny},
-			AuditInterval:           time.Second,
-			LeaderElect:             true,
-			LeaderElectionNamespace: webhookNamespace,
-			PodConflicts:            "warn",
-			ReconcilePods:           true,
-			PodReconcileQPS:         20,
-		}, cfg, logs.logger().WithName("server"), prometheus.NewRegistry())
-	}()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("started %s %s", filepath.Base(env.binary), strings.Join(args, " "))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	stopped := false
 	stop := func() {
 		if stopped {
 			return
 		}
 		stopped = true
-		cancel()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("server.Run returned %v", err)
+			if err != nil {
+				t.Errorf("sidecar-webhook serve ended with %v after SIGTERM, want exit 0", err)
 			}
 		case <-time.After(stopTimeout):
-			t.Errorf("server.Run did not return within %s of cancellation", stopTimeout)
+			_ = cmd.Process.Kill()
+			t.Errorf("sidecar-webhook serve did not exit within %s of SIGTERM", stopTimeout)
 		}
 	}
 	t.Cleanup(func() {
@@ -188,7 +204,7 @@ func TestServerRunsUnderServiceAccount(t *testing.T) {
 		select {
 		case err := <-done:
 			stopped = true
-			return false, fmt.Errorf("server.Run returned early: %v", err)
+			return false, fmt.Errorf("sidecar-webhook serve exited early: %v", err)
 		default:
 		}
 		resp, err := client.Get("http://" + healthAddr + "/readyz?verbose")
@@ -215,6 +231,9 @@ func TestServerRunsUnderServiceAccount(t *testing.T) {
 			return false, err
 		}
 		for _, l := range leases.Items {
+			if l.Name == decider.LeaseName || strings.HasPrefix(l.Name, decider.LedgerPrefix) {
+				continue
+			}
 			if l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
 				holder, leaseName = *l.Spec.HolderIdentity, l.Name
 				return true, nil
@@ -237,20 +256,20 @@ func TestServerRunsUnderServiceAccount(t *testing.T) {
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
-		return err == nil && l.Spec.HolderIdentity != nil && strings.HasSuffix(*l.Spec.HolderIdentity, "_127.0.0.1:"+strconv.Itoa(webhookPort)), err
+		return err == nil && l.Spec.HolderIdentity != nil && strings.HasSuffix(*l.Spec.HolderIdentity, "_127.0.0.1:"+webhookPort), err
 	})
 	if err != nil {
 		t.Errorf("the decision Lease %s/%s is not held by the server: %v", webhookNamespace, decider.LeaseName, err)
 	}
-	createNamespace(t, decisionNamespace, nil)
-	allowed, warnings, err := reviewSidecar(bundle.CACert, webhookPort, decisionNamespace, "default")
+	createNamespace(t, decisionNamespace(inst), nil)
+	allowed, warnings, err := reviewSidecar(bundle.CACert, webhookPort, decisionNamespace(inst), "default")
 	if err != nil || !allowed {
 		t.Errorf("a Sidecar reviewed during the leader's warm-up: allowed=%v warnings=%q err=%v", allowed, warnings, err)
 	}
-	ledger, err := env.client.CoordinationV1().Leases(webhookNamespace).Get(ctx, decider.LedgerName(decisionNamespace), metav1.GetOptions{})
+	ledger, err := env.client.CoordinationV1().Leases(webhookNamespace).Get(ctx, decider.LedgerName(decisionNamespace(inst)), metav1.GetOptions{})
 	if err != nil {
 		t.Errorf("no ledger Lease after a warm-up admission: %v", err)
-	} else if !strings.Contains(ledger.Annotations[decider.AnnotationAdmitted], `"namespace":"`+decisionNamespace+`"`) {
+	} else if !strings.Contains(ledger.Annotations[decider.AnnotationAdmitted], `"namespace":"`+decisionNamespace(inst)+`"`) {
 		t.Errorf("ledger Lease %s does not record the admission: %v", ledger.Name, ledger.Annotations)
 	}
 
@@ -330,20 +349,89 @@ func TestServerRunsUnderServiceAccount(t *testing.T) {
 	}
 }
 
-// decisionNamespace receives one Sidecar review during the decision
-// leader's warm-up.
-const decisionNamespace = "deploy-decision"
+// isPermissionError reports whether a log line carries the API server's
+// authorization denial, "<resource> is forbidden: User \"...\" cannot <verb>
+// resource ...", however client-go or controller-runtime wrapped it. (The
+// audit's own findings read "spec.workloadSelector: Forbidden: ...", a
+// validation error, and an Event refused in a namespace left Terminating by
+// an earlier test reads "is forbidden: unable to create new content in
+// namespace ... because it is being terminated": neither is a permission
+// problem.)
+func isPermissionError(line string) bool {
+	l := strings.ToLower(line)
+	return strings.Contains(l, "forbidden: user") ||
+		(strings.Contains(l, "forbidden") && strings.Contains(l, "cannot ") && strings.Contains(l, " resource"))
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// deploymentArgs returns the args of the installation's Deployment's
+// container, each flag named in overrides given that value instead. The
+// container's command must be the image's entrypoint.
+func deploymentArgs(t *testing.T, inst *installation, overrides map[string]string) []string {
+	t.Helper()
+	dep := renderedObject(t, inst, "Deployment", inst.namespace, inst.fullname)
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	if len(containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(containers))
+	}
+	command, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "command")
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	if !slices.Equal(command, []string{"/sidecar-webhook"}) || len(args) == 0 || args[0] != "serve" {
+		t.Fatalf("container command %q args %q, want /sidecar-webhook serve ...", command, args)
+	}
+	seen := map[string]bool{}
+	for i, a := range args {
+		name, _, _ := strings.Cut(a, "=")
+		if v, ok := overrides[name]; ok {
+			args[i], seen[name] = name+"="+v, true
+		}
+	}
+	for name, v := range overrides {
+		if !seen[name] {
+			args = append(args, name+"="+v)
+		}
+	}
+	return args
+}
+
+// impersonatingKubeconfig writes a copy of the test cluster's admin
+// kubeconfig that acts as user (kubectl's --as).
+func impersonatingKubeconfig(t *testing.T, user string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(env.cluster.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range cfg.AuthInfos {
+		auth.Impersonate = user
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // reviewSidecar posts the AdmissionReview of a namespace-wide Sidecar CREATE
 // to the server, as the API server would, and returns its answer.
-func reviewSidecar(caPEM []byte, port int, namespace, name string) (bool, []string, error) {
+func reviewSidecar(caPEM []byte, port, namespace, name string) (bool, []string, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	obj := fmt.Sprintf(`{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":%q,"namespace":%q},"spec":{"egress":[{"hosts":["./*"]}]}}`, name, namespace)
 	body := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deploy-1","kind":{"group":"networking.istio.io","version":"v1","kind":"Sidecar"},`+
 		`"resource":{"group":"networking.istio.io","version":"v1","resource":"sidecars"},"namespace":%q,"name":%q,"operation":"CREATE","userInfo":{"username":"deploy-test"},"object":%s}}`, namespace, name, obj)
-	resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.ValidateSidecarsPath), "application/json", strings.NewReader(body))
+	resp, err := client.Post("https://127.0.0.1:"+port+webhook.ValidateSidecarsPath, "application/json", strings.NewReader(body))
 	if err != nil {
 		return false, nil, err
 	}
@@ -359,26 +447,4 @@ func reviewSidecar(caPEM []byte, port int, namespace, name string) (bool, []stri
 		return false, review.Response.Warnings, fmt.Errorf("%d %s", review.Response.Result.Code, review.Response.Result.Message)
 	}
 	return review.Response.Allowed, review.Response.Warnings, nil
-}
-
-// isPermissionError reports whether a log line carries the API server's
-// authorization denial, "<resource> is forbidden: User \"...\" cannot <verb>
-// resource ...", however client-go or controller-runtime wrapped it. (The
-// audit's own findings read "spec.workloadSelector: Forbidden: ...", a
-// validation error that is not a permission problem.)
-func isPermissionError(line string) bool {
-	l := strings.ToLower(line)
-	return strings.Contains(l, "is forbidden") || strings.Contains(l, "forbidden: user") ||
-		(strings.Contains(l, "forbidden") && strings.Contains(l, "cannot ") && strings.Contains(l, " resource"))
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }
