@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/sidecar-webhook/sidecar-webhook/certs"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
@@ -123,7 +123,7 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 		}
 	}
 	cfg.server.CertDir = filepath.Join(stateDir, "certs")
-	bundle, err := certs.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), 365*24*time.Hour)
+	bundle, err := devcerts.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), 365*24*time.Hour)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/sidecar-webhook/sidecar-webhook/certs"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/decider"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
@@ -133,7 +133,7 @@ func testServerRunsUnderServiceAccount(t *testing.T, inst *installation) {
 	mustKubectl(t, strings.NewReader(reconcileObjects(reconcileNamespace)), "apply", "-f", "-")
 
 	certDir := filepath.Join(t.TempDir(), "serving-certs")
-	bundle, err := certs.Generate([]string{"127.0.0.1"}, time.Now(), time.Hour)
+	bundle, err := devcerts.Generate([]string{"127.0.0.1"}, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,8 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/sidecar-webhook/sidecar-webhook/certs"
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/test/load"
@@ -277,7 +277,7 @@ func runState(ctx context.Context, o options, st load.State) (StateReport, error
 	}
 	logf("[%s] API server watch cache primed in %s", st.Name, sr.Prime.Round(time.Millisecond))
 
-	bundle, err := certs.Generate([]string{"127.0.0.1"}, time.Now(), time.Hour)
+	bundle, err := devcerts.Generate([]string{"127.0.0.1"}, time.Now(), time.Hour)
 	if err != nil {
 		return sr, err
 	}
