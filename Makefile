@@ -77,7 +77,7 @@ chart-test: controlplane $(BIN)/helm
 
 ## unit: the tests that need no control plane.
 unit:
-	$(GO) test -short $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/ -e /internal/localcluster -e /clusterview/informer)
+	$(GO) test -short $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/ -e /dev/localcluster -e /clusterview/informer)
 
 ## e2e: only the end-to-end tests.
 e2e: build controlplane

@@ -27,9 +27,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"

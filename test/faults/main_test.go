@@ -28,9 +28,9 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 

@@ -23,7 +23,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
 )
 
 const sidecarYAML = `apiVersion: networking.istio.io/v1alpha3
