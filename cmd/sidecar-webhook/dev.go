@@ -38,14 +38,14 @@ type devConfig struct {
 
 func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	cfg := devConfig{server: defaultServerConfig()}
+	cfg := devConfig{server: server.DefaultConfig()}
 	fs.StringVar(&cfg.stateDir, "state-dir", ".local", "directory for the kubeconfig, certificates and logs")
 	fs.StringVar(&cfg.assets, "assets", "", "directory with etcd, kube-apiserver and kubectl (default: ./bin or $KUBEBUILDER_ASSETS)")
-	bindServerFlags(fs, &cfg.server)
+	server.BindFlags(fs, &cfg.server)
 	fs.BoolVar(&cfg.server.LeaderElect, "leader-elect", false, "run as in a cluster with several replicas: leader election for the audit and the reconciler, and the Sidecar decision leader (other `serve` processes against the same control plane forward to it)")
 	fs.StringVar(&cfg.server.LeaderElectionNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election Leases")
-	var logs logFlags
-	logs.bind(fs)
+	var logs server.LogOptions
+	logs.BindFlags(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return flagExit(err)
 	}
@@ -76,7 +76,7 @@ func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		}
 		cfg.server.HealthAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
-	log := logs.logger(stderr)
+	log := logs.Logger(stderr)
 	ctrllog.SetLogger(log)
 	if err := dev(ctx, cfg, log, stdout); err != nil {
 		fmt.Fprintf(stderr, "sidecar-webhook dev: %v\n", err)

@@ -18,10 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/go-logr/logr"
-	"go.uber.org/zap/zapcore"
-	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 // Exit codes shared by every subcommand.
@@ -83,25 +79,6 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'sidecar-webhook COMMAND -h' for a command's flags.")
-}
-
-// logFlags are the logging flags every long-running command takes.
-type logFlags struct {
-	development bool
-	verbosity   int
-}
-
-func (l *logFlags) bind(fs *flag.FlagSet) {
-	fs.BoolVar(&l.development, "log-development", false, "human-readable console logs instead of JSON")
-	fs.IntVar(&l.verbosity, "v", 0, "log verbosity; 1 adds denial messages (which quote object fields)")
-}
-
-func (l *logFlags) logger(w io.Writer) logr.Logger {
-	return crzap.New(
-		crzap.WriteTo(w),
-		crzap.UseDevMode(l.development),
-		crzap.Level(zapcore.Level(-l.verbosity)),
-	)
 }
 
 // parseFlags parses args, printing errors and help to stderr; it returns
