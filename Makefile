@@ -17,9 +17,11 @@ FUZZ_TIME ?= 2m
 
 all: build
 
-## build: the sidecar-webhook binary in bin/
+## build: bin/sidecar-webhook (the shipped binary: serve, check, resolve) and
+## bin/sidecar-webhook-dev (the local control plane behind `make run`)
 build:
 	$(GO) build -o $(BIN)/sidecar-webhook ./cmd/sidecar-webhook
+	$(GO) build -o $(BIN)/sidecar-webhook-dev ./cmd/sidecar-webhook-dev
 
 ## controlplane: real kube-apiserver, etcd and kubectl built from the Go module
 ## proxy (test/controlplane pins the versions). Rebuilt only when that module
@@ -51,7 +53,7 @@ $(BIN)/helm: $(TOOLS)/go.mod $(TOOLS)/go.sum
 ## registered; prints `ready: export KUBECONFIG=...`; Ctrl-C stops it all.
 run: build controlplane
 	$(GO) mod download istio.io/api
-	$(BIN)/sidecar-webhook dev --state-dir $(CURDIR)/.local --log-development $(RUN_FLAGS)
+	$(BIN)/sidecar-webhook-dev --state-dir $(CURDIR)/.local --log-development $(RUN_FLAGS)
 
 ## test: lint, unit tests, end-to-end tests against the real control plane
 ## (the kustomize manifests and the Helm chart among them), the tools
@@ -125,4 +127,4 @@ tools-test:
 	cd $(TOOLS) && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 clean:
-	rm -rf $(BIN)/sidecar-webhook .local
+	rm -rf $(BIN)/sidecar-webhook $(BIN)/sidecar-webhook-dev .local

@@ -1,12 +1,13 @@
 // Command sidecar-webhook validates, defaults and explains Istio Sidecars.
 //
 //	sidecar-webhook serve    the admission webhook server (in a cluster)
-//	sidecar-webhook dev      a local control plane with the webhook registered
 //	sidecar-webhook check    the same decisions offline, on YAML/JSON files
 //	sidecar-webhook resolve  which Sidecar a pod gets, and its effective listeners
 //
 // main only turns flags into configuration and hands a signal-aware context
-// down; the work is in the packages.
+// down; the work is in the packages. This is the shipped binary: the local
+// control plane is a command of its own (cmd/sidecar-webhook-dev), and
+// TestProductionDependencies keeps its packages out of this one.
 package main
 
 import (
@@ -24,7 +25,7 @@ import (
 const (
 	exitOK      = 0
 	exitDenied  = 1 // check: some Sidecar would be denied
-	exitFailure = 1 // serve, dev: the server could not run
+	exitFailure = 1 // serve: the server could not run
 	exitUsage   = 2 // bad flags, unreadable or unparsable input
 )
 
@@ -40,7 +41,6 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the admission webhook server (in a cluster)", runServe},
-		{"dev", "start a local control plane with the webhook registered", runDev},
 		{"check", "decide on Sidecars in files, offline (CI, GitOps repositories)", runCheck},
 		{"resolve", "show which Sidecar a pod gets and its effective listeners", runResolve},
 	}
