@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package informer_test
 
 import (

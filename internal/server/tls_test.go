@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package server_test
 
 import (

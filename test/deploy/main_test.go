@@ -1,3 +1,5 @@
+//go:build controlplane
+
 // Package deploy_test verifies both installations, the kustomize manifests
 // under deploy/ and the Helm chart under charts/, against a real API server
 // (etcd and kube-apiserver through dev/localcluster, with cert-manager's

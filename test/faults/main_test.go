@@ -1,3 +1,5 @@
+//go:build controlplane
+
 // Package faults_test runs the real `sidecar-webhook serve` binary against a
 // real local control plane (etcd and kube-apiserver) and breaks things
 // around it: the API server goes away and comes back, the process gets
