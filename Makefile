@@ -29,9 +29,15 @@ CONTROLPLANE_PKGS = $(shell comm -13 \
 	<($(GO) list -f '$(PKG_FILES)' ./... | sort) \
 	<($(GO) list -tags $(CONTROLPLANE_TAG) -f '$(PKG_FILES)' ./... | sort) | cut -d' ' -f1)
 
-.PHONY: all build run test unit e2e lint bench fuzz controlplane helm chart-test image image-push tools-test clean istiodiff
+.PHONY: all help build run test unit e2e lint bench fuzz controlplane helm chart-test image image-push tools-test clean istiodiff
 
 all: build
+
+## help: these targets, from their `## target: ...` comments (a comment's
+## first line names the target; the lines after it are indented).
+help:
+	@awk '/^## / { print (block ? "    " : "") substr($$0, 4); block = 1; next } \
+	  { block = 0 }' $(MAKEFILE_LIST)
 
 ## build: bin/sidecar-webhook (the shipped binary: serve, check, resolve) and
 ## bin/sidecar-webhook-dev (the local control plane behind `make run`)
@@ -149,5 +155,7 @@ image-push:
 tools-test:
 	cd $(TOOLS) && $(GO) vet ./... && $(GO) test -count=1 ./...
 
+## clean: remove the built webhook binaries and make run's state (.local);
+## the control plane and Helm in bin/ stay.
 clean:
 	rm -rf $(BIN)/sidecar-webhook $(BIN)/sidecar-webhook-dev .local
