@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -233,10 +232,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		LeaseDuration: ptr(60 * time.Second),
 		RenewDeadline: ptr(45 * time.Second),
 		RetryPeriod:   ptr(5 * time.Second),
-		Cache: cache.Options{
-			DefaultTransform: informer.NewTransform(),
-			ByObject:         informer.ByObject(cfg.IstioNamespace),
-		},
+		Cache:         informer.CacheOptions(scheme, cfg.IstioNamespace),
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Host:    cfg.Host,
 			Port:    cfg.Port,
