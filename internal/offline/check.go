@@ -172,8 +172,8 @@ func decide(d Document, view clusterview.View, stored map[string]*sidecar.Sideca
 	// The API server serves only some versions; anything else would be
 	// refused there ("no matches for kind"), so it is denied here too.
 	if gv, _ := schema.ParseGroupVersion(d.APIVersion); !sidecar.IsServedGVK(gv.WithKind(d.Kind)) {
-		dec.deny(name, field.ErrorList{field.NotSupported(field.NewPath("apiVersion"), d.APIVersion,
-			[]string{sidecar.Group + "/v1alpha3", sidecar.Group + "/v1beta1", sidecar.Group + "/v1"})})
+		dec.deny(name, field.ErrorList{rules.UnservedVersion.On(field.NotSupported(field.NewPath("apiVersion"), d.APIVersion,
+			[]string{sidecar.Group + "/v1alpha3", sidecar.Group + "/v1beta1", sidecar.Group + "/v1"}))})
 		return dec, nil
 	}
 	// The same steps the API server takes: mutate (default), then validate.
