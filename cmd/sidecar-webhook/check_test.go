@@ -194,7 +194,7 @@ func TestCheckJSON(t *testing.T) {
 	if len(out) != 2 {
 		t.Fatalf("want 2 decisions, got %d", len(out))
 	}
-	wantKeys := []string{"allowed", "apiVersion", "errors", "file", "kind", "line", "message", "name", "namespace", "warnings"}
+	wantKeys := []string{"allowed", "apiVersion", "errors", "file", "findings", "kind", "line", "message", "name", "namespace", "warnings"}
 	for i, d := range out {
 		var keys []string
 		for k := range d {
@@ -204,7 +204,7 @@ func TestCheckJSON(t *testing.T) {
 		if diff := cmp.Diff(wantKeys, keys); diff != "" {
 			t.Errorf("decision %d keys (-want +got):\n%s", i, diff)
 		}
-		for _, key := range []string{"errors", "warnings"} {
+		for _, key := range []string{"errors", "warnings", "findings"} {
 			if _, ok := d[key].([]any); !ok {
 				t.Errorf("decision %d: %s is %#v, want an array", i, key, d[key])
 			}
@@ -215,6 +215,11 @@ func TestCheckJSON(t *testing.T) {
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "default",
 			"file": allowed, "line": 1.0, "allowed": true, "message": "", "errors": []any{},
 			"warnings": []any{`spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`},
+			// The second "./*" is written on line 10, column 7.
+			"findings": []any{map[string]any{
+				"rule": "SW0406", "severity": "warning", "field": "spec.egress[0].hosts[1]", "line": 10.0, "column": 7.0,
+				"message": `spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`,
+			}},
 		},
 		{
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "broken",
@@ -222,6 +227,10 @@ func TestCheckJSON(t *testing.T) {
 			"message":  `Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`,
 			"errors":   []any{`spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`},
 			"warnings": []any{},
+			"findings": []any{map[string]any{
+				"rule": "SW0002", "severity": "error", "field": "spec.egress[0].hostz", "line": 8.0, "column": 5.0,
+				"message": `spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`,
+			}},
 		},
 	}
 	if diff := cmp.Diff(want, out); diff != "" {
