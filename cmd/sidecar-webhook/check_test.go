@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"flag"
 	"os"
 	"path/filepath"
@@ -80,7 +81,7 @@ func TestRunCommands(t *testing.T) {
 		{name: "check -h", args: []string{"check", "-h"}, wantCode: 0, wantStderr: "Usage: sidecar-webhook check"},
 		{name: "check unknown flag", args: []string{"check", "--bogus", "x.yaml"}, wantCode: 2, wantStderr: "bogus"},
 		{name: "check without paths", args: []string{"check"}, wantCode: 2, wantStderr: "at least one PATH is required"},
-		{name: "check with a bad -o", args: []string{"check", "-o", "yaml", "x.yaml"}, wantCode: 2, wantStderr: `-o must be text or json, got "yaml"`},
+		{name: "check with a bad -o", args: []string{"check", "-o", "yaml", "x.yaml"}, wantCode: 2, wantStderr: `-o must be text, json, sarif or junit, got "yaml"`},
 		{name: "check with a bad enforcement", args: []string{"check", "--enforcement", "bogus", "x.yaml"}, wantCode: 2, wantStderr: "--enforcement must be deny or warn"},
 		{name: "check a missing file", args: []string{"check", "does-not-exist.yaml"}, wantCode: 2, wantStderr: "does-not-exist.yaml: no such file"},
 		{name: "serve with a bad enforcement", args: []string{"serve", "--enforcement=bogus"}, wantCode: 2, wantStderr: `--enforcement must be deny or warn, got "bogus"`},
@@ -342,6 +343,66 @@ They keep working under enforcement=deny: an update that leaves these problems a
 			if len(out) != len(tc.stored) {
 				t.Errorf("json: %d elements, want one per stored Sidecar (%d)", len(out), len(tc.stored))
 			}
+
+			// SARIF and JUnit: every Sidecar checked, as in JSON.
+			stdout.Reset()
+			if code := writePreflight(&stdout, &stderr, "junit", decisions); code != tc.wantCode {
+				t.Errorf("junit: exit code %d, want %d", code, tc.wantCode)
+			}
+			var suites struct {
+				Tests    int `xml:"tests,attr"`
+				Failures int `xml:"failures,attr"`
+			}
+			if err := xml.Unmarshal(stdout.Bytes(), &suites); err != nil {
+				t.Fatalf("junit: %v\n%s", err, stdout.String())
+			}
+			if suites.Tests != len(tc.stored) || (suites.Failures > 0) != (tc.wantCode == 1) {
+				t.Errorf("junit: %d tests, %d failures; want %d tests, failures only when some would be denied", suites.Tests, suites.Failures, len(tc.stored))
+			}
+			stdout.Reset()
+			if code := writePreflight(&stdout, &stderr, "sarif", decisions); code != tc.wantCode {
+				t.Errorf("sarif: exit code %d, want %d", code, tc.wantCode)
+			}
+			if !json.Valid(stdout.Bytes()) || !strings.Contains(stdout.String(), `"version": "2.1.0"`) {
+				t.Errorf("sarif: not a SARIF 2.1.0 log:\n%s", stdout.String())
+			}
 		})
+	}
+}
+
+// TestCheckCIFormats: -o sarif and -o junit keep check's exit codes and
+// print only the report on stdout; SARIF names the files relative to the
+// working directory.
+func TestCheckCIFormats(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.MkdirAll("deploy", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"deploy/allowed.yaml": checkAllowedSidecar, "deploy/denied.yaml": checkDeniedSidecar} {
+		if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		format   string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"sarif", []string{"deploy/allowed.yaml"}, 0, []string{`"ruleId": "SW0406"`, `"level": "warning"`, `"uri": "deploy/allowed.yaml"`}},
+		{"sarif", []string{"deploy"}, 1, []string{`"ruleId": "SW0002"`, `"level": "error"`, `"uri": "deploy/denied.yaml"`, `"startLine": 8`}},
+		{"junit", []string{"deploy/allowed.yaml"}, 0, []string{`tests="1" failures="0"`, "<system-out>warning: "}},
+		{"junit", []string{"deploy"}, 1, []string{`tests="2" failures="1"`, `<failure message="Sidecar.networking.istio.io &#34;broken&#34; is invalid`}},
+	} {
+		code, stdout, stderr := runCLI(t, "", append([]string{"check", "-o", tc.format}, tc.args...)...)
+		if code != tc.wantCode || stderr != "" {
+			t.Errorf("-o %s %v: exit code %d (stderr %q), want %d", tc.format, tc.args, code, stderr, tc.wantCode)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("-o %s %v: output lacks %s:\n%s", tc.format, tc.args, want, stdout)
+			}
+		}
 	}
 }
