@@ -242,18 +242,29 @@ func writePreflightText(w io.Writer, decisions []offline.Decision, denied int) e
 // and its Sidecars in full: ratcheting compares an update with the stored
 // object, and the pre-flight judges each one.
 func liveState(ctx context.Context, kubeconfig string, opts informer.Options) (*clusterview.Memory, []*sidecar.Sidecar, error) {
-	restConfig, err := restConfigFor(kubeconfig)
+	c, err := liveClient(kubeconfig)
 	if err != nil {
 		return nil, nil, err
+	}
+	return loadLiveState(ctx, c, opts)
+}
+
+// liveClient is a client of the cluster named by kubeconfig (else the usual
+// chain: $KUBECONFIG, in-cluster, ~/.kube/config).
+func liveClient(kubeconfig string) (client.Client, error) {
+	restConfig, err := restConfigFor(kubeconfig)
+	if err != nil {
+		return nil, err
 	}
 	scheme, err := informer.NewScheme()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	c, err := client.New(restConfig, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, nil, err
-	}
+	return client.New(restConfig, client.Options{Scheme: scheme})
+}
+
+// loadLiveState is liveState with a client.
+func loadLiveState(ctx context.Context, c client.Reader, opts informer.Options) (*clusterview.Memory, []*sidecar.Sidecar, error) {
 	view, err := informer.LoadMemory(ctx, c, opts)
 	if err != nil {
 		return nil, nil, err
