@@ -81,8 +81,18 @@ func parseResolveFlags(args []string, stderr io.Writer) (resolveConfig, error) {
 	fs.StringVar(&cfg.interceptionMode, "interception-mode", "", "the proxy's interception mode: REDIRECT, TPROXY or NONE (default: the pod annotation, else the mesh config's defaultConfig.interceptionMode, else REDIRECT)")
 	fs.StringVar(&ipFamily, "ip-family", string(mesh.IPv4), "the pod's IP family: ipv4, ipv6 or dual (a running pod's default: that of its addresses)")
 	fs.StringVar(&cfg.output, "o", "text", "output format: text or json")
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return cfg, err
+	// Flags may follow the arguments, as with kubectl: `resolve -n prod
+	// POD -o json`.
+	var rest []string
+	for remaining := args; ; {
+		if err := parseFlags(fs, remaining, stderr); err != nil {
+			return cfg, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		remaining = fs.Args()[1:]
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -91,7 +101,6 @@ func parseResolveFlags(args []string, stderr io.Writer) (resolveConfig, error) {
 		fmt.Fprintf(stderr, "sidecar-webhook resolve: "+format+"\n", a...)
 		return cfg, errUsage
 	}
-	rest := fs.Args()
 	if !cfg.cluster && len(rest) == 1 && namesPod(rest[0]) {
 		cfg.cluster = true
 	}

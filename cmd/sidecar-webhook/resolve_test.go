@@ -415,12 +415,18 @@ func TestResolveArgumentNamesPod(t *testing.T) {
 		{args: []string{"-n", "prod", "-"}, wantPaths: []string{"-"}},
 		{args: []string{"-n", "prod", "a", "b"}, wantPaths: []string{"a", "b"}},
 		{args: []string{"--cluster", "-n", "prod", "--labels", "app=x"}},
+		// Flags after the arguments, as with kubectl.
+		{args: []string{"-n", "prod", "ratings-1", "-o", "json"}, wantPod: "ratings-1"},
+		{args: []string{"manifests", "-n", "prod", "-"}, wantPaths: []string{"manifests", "-"}},
 	} {
 		var stderr bytes.Buffer
 		cfg, err := parseResolveFlags(tc.args, &stderr)
 		if err != nil {
 			t.Errorf("%v: %v (%s)", tc.args, err, stderr.String())
 			continue
+		}
+		if slices.Contains(tc.args, "-o") && cfg.output != "json" {
+			t.Errorf("%v: output %q, want json", tc.args, cfg.output)
 		}
 		if cfg.pod != tc.wantPod || cfg.cluster != (tc.wantPaths == nil) || !slices.Equal(cfg.paths, tc.wantPaths) {
 			t.Errorf("%v: pod %q, cluster %v, paths %v; want pod %q, paths %v", tc.args, cfg.pod, cfg.cluster, cfg.paths, tc.wantPod, tc.wantPaths)

@@ -78,9 +78,9 @@ func (p *policyReporter) sync(ctx context.Context, findings []validation.Finding
 	}
 	if p.installed == nil || *p.installed != installed {
 		if installed {
-			p.log.Info("the PolicyReport CRD is installed: the audit's findings are written as PolicyReports", "resource", policyReportResource.String())
+			p.log.Info("the PolicyReport CRD is installed: the audit's findings are written as PolicyReports", "resource", policyReportResource.GroupResource().String())
 		} else {
-			p.log.Info("the PolicyReport CRD is not installed: no PolicyReports", "resource", policyReportResource.String())
+			p.log.Info("the PolicyReport CRD is not installed: no PolicyReports", "resource", policyReportResource.GroupResource().String())
 		}
 		p.installed = &installed
 	}
