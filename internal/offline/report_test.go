@@ -10,17 +10,16 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/offline"
 	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
@@ -73,18 +72,10 @@ func sarifSchema(t *testing.T) *jsonschema.Schema {
 
 // sarifSchemaText reads the schema out of the module's Go source.
 func sarifSchemaText() (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", sarifSchemaModule+"@"+sarifSchemaVersion)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	var info struct{ Dir, Error string }
-	_ = json.Unmarshal(stdout.Bytes(), &info)
-	if runErr != nil || info.Error != "" || info.Dir == "" {
-		return "", fmt.Errorf("go mod download %s@%s: %v %s %s", sarifSchemaModule, sarifSchemaVersion, runErr, info.Error, strings.TrimSpace(stderr.String()))
+	path, err := crds.DownloadedFile(context.Background(), sarifSchemaModule, sarifSchemaVersion, sarifSchemaFile)
+	if err != nil {
+		return "", err
 	}
-	path := filepath.Join(info.Dir, filepath.FromSlash(sarifSchemaFile))
 	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 	if err != nil {
 		return "", err

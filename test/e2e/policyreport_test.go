@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,15 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-)
 
-// The PolicyReport CRD (wgpolicyk8s.io/v1alpha2) as Kyverno ships it in
-// its Go module; the Policy working group's own module is not served by the
-// module proxy. The test installs it from the module cache, not a copy.
-const (
-	policyReportModule  = "github.com/kyverno/kyverno"
-	policyReportVersion = "v1.19.1"
-	policyReportCRDFile = "config/crds/policyreport/wgpolicyk8s.io_policyreports.yaml"
+	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 )
 
 var policyReports = schema.GroupVersionResource{Group: "wgpolicyk8s.io", Version: "v1alpha2", Resource: "policyreports"}
@@ -33,18 +22,11 @@ var policyReports = schema.GroupVersionResource{Group: "wgpolicyk8s.io", Version
 // test and removes it afterwards; dev's audit finds it by discovery.
 func installPolicyReportCRD(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", policyReportModule+"@"+policyReportVersion)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	var info struct{ Dir, Error string }
-	_ = json.Unmarshal(stdout.Bytes(), &info)
-	if runErr != nil || info.Error != "" || info.Dir == "" {
-		t.Fatalf("go mod download %s@%s: %v %s %s", policyReportModule, policyReportVersion, runErr, info.Error, stderr.String())
+	// From the module that ships it, not a copy (internal/crds).
+	crd, err := crds.PolicyReportCRD(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	crd := filepath.Join(info.Dir, filepath.FromSlash(policyReportCRDFile))
 	if _, stderr, err := kubectl(t, "", "create", "-f", crd); err != nil && !strings.Contains(stderr, "AlreadyExists") {
 		t.Fatalf("creating the PolicyReport CRD from %s: %v: %s", crd, err, stderr)
 	}
