@@ -63,6 +63,9 @@ type Config struct {
 	// AuditInterval is how often existing Sidecars are checked for
 	// conflicts; 0 disables the audit.
 	AuditInterval time.Duration
+	// PolicyReports has the audit keep a wgpolicyk8s.io PolicyReport per
+	// namespace with findings, while that CRD is installed.
+	PolicyReports bool
 
 	// LeaderElect elects one replica to run the audit and the reconciler
 	// and, with a Lease of its own, one replica to decide every Sidecar
@@ -315,10 +318,16 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		if err != nil {
 			return err
 		}
-		if err := mgr.Add(&auditor{
+		a := &auditor{
 			view: view, reader: mgr.GetAPIReader(), recorder: mgr.GetEventRecorder("sidecar-webhook"),
 			interval: cfg.AuditInterval, gauge: gauge, log: log.WithName("audit"),
-		}); err != nil {
+		}
+		if cfg.PolicyReports {
+			if a.reports, err = newPolicyReporter(restConfig, log.WithName("policy-reports")); err != nil {
+				return err
+			}
+		}
+		if err := mgr.Add(a); err != nil {
 			return err
 		}
 	}
