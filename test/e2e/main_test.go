@@ -1,5 +1,9 @@
 //go:build controlplane
 
+// Package e2e holds the end-to-end tests: they drive `sidecar-webhook-dev`
+// (a real etcd and kube-apiserver with the webhook registered over TLS) with
+// the real kubectl, the way an administrator would. Every file carries the
+// controlplane build tag: `make e2e`, or `go test -tags controlplane ./test/e2e/`.
 package e2e
 
 import (
