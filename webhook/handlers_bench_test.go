@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	"sigs.k8s.io/yaml"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/test/benchdata"
@@ -96,23 +98,43 @@ func BenchmarkHandleAsLeader(b *testing.B) {
 		view := benchdata.Memory(st)
 		h := &webhook.SidecarValidator{Cluster: memCluster{view}, Pending: webhook.NewPending(time.Now), Decider: steadyLeader{},
 			Options: validation.Options{Enforcement: validation.EnforcementDeny}}
-		sc := benchdata.AdmittedSidecar(st, webhook.ValidateSidecarsPath)
-		b.Run(st.Name+"/"+sc.Name, func(b *testing.B) {
-			reqs := make([]admission.Request, 64)
-			for i := range reqs {
-				reqs[i] = request(b, sc.Body(int64(i)))
-			}
-			if resp := h.Handle(context.Background(), reqs[0]); !resp.Allowed {
-				b.Fatalf("unexpected answer %+v", resp)
-			}
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				h.Handle(context.Background(), reqs[i%len(reqs)])
-				i++
-			}
-		})
+		for _, sc := range []*benchdata.Scenario{benchdata.AdmittedSidecar(st, webhook.ValidateSidecarsPath), ratings(b, st)} {
+			b.Run(st.Name+"/"+sc.Name, func(b *testing.B) {
+				reqs := make([]admission.Request, 64)
+				for i := range reqs {
+					reqs[i] = request(b, sc.Body(int64(i)))
+				}
+				if resp := h.Handle(context.Background(), reqs[0]); !resp.Allowed {
+					b.Fatalf("unexpected answer %+v", resp)
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					h.Handle(context.Background(), reqs[i%len(reqs)])
+					i++
+				}
+			})
+		}
 	}
+}
+
+// ratings is the load benchmark's comparison with Istio: the reference's
+// ratings Sidecar created in the state's namespaces.
+func ratings(b *testing.B, st benchdata.State) *benchdata.Scenario {
+	b.Helper()
+	y, err := os.ReadFile("../validation/testdata/reference/ratings.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	j, err := yaml.YAMLToJSON(y)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc, err := benchdata.ExampleSidecar(st, "sidecar-ratings", j, webhook.ValidateSidecarsPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sc
 }
 
 // BenchmarkHandle calls each handler directly with the load benchmark's
