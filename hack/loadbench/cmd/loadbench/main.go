@@ -404,13 +404,6 @@ func runState(ctx context.Context, o options, st benchdata.State) (StateReport, 
 	}
 	logf("[%s] memory after sync: RSS %s, heap in use %s, live heap after a forced GC %s",
 		st.Name, mib(sr.MemoryIdle.RSS), mib(sr.MemoryIdle.HeapInuse), mib(sr.LiveHeap))
-	if o.profileDir != "" {
-		for name, p := range srv.replicas() {
-			if err := p.HeapProfile(filepath.Join(o.profileDir, st.Name+"-"+name+"-heap-after-sync.pprof")); err != nil {
-				logf("[%s] heap profile of %s: %v", st.Name, name, err)
-			}
-		}
-	}
 	started := time.Now()
 	if err := srv.electLeader(ctx, 3*time.Minute); err != nil {
 		return sr, err
@@ -418,6 +411,13 @@ func runState(ctx context.Context, o options, st benchdata.State) (StateReport, 
 	sr.LeaderWarm = time.Since(srv.leader.Started)
 	logf("[%s] %s leads Sidecar decisions and is warm (%s after its start; waited %s here)", st.Name, srv.leader.Name,
 		sr.LeaderWarm.Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
+	if o.profileDir != "" {
+		for name, p := range srv.replicas() {
+			if err := p.HeapProfile(filepath.Join(o.profileDir, st.Name+"-"+name+"-heap-after-sync.pprof")); err != nil {
+				logf("[%s] heap profile of %s: %v", st.Name, name, err)
+			}
+		}
+	}
 
 	client, err := load.NewHTTP2Client(caPEM)
 	if err != nil {
