@@ -8,8 +8,9 @@
 #    as child processes (one replica deciding alone, and a decision leader
 #    with a follower), every scenario next to the floor server and, for the
 #    reference's ratings Sidecar, Istio's own validation webhook.
-# 3. Rewrites the results block of docs/performance.md and the summary
-#    block of README.md (between their marker comments).
+# 3. Rewrites the results block (docs/performance.md) and the summary
+#    block (README.md's performance table) between their marker comments,
+#    in whichever of README.md and docs/*.md holds them.
 #
 # Environment (defaults in brackets):
 #   BENCH_STATE        small, large or both [both]
@@ -24,7 +25,9 @@
 #                      average to drop below 1.5 before measuring [600]
 #   BENCH_SERVER_ENV   space-separated KEY=VALUE for the server process, e.g.
 #                      GOMEMLIMIT=170MiB [unset]
-#   BENCH_OUT          the page to rewrite [docs/performance.md]
+#   BENCH_OUT          the page that gets the results block when no page
+#                      (README.md, docs/*.md) holds its markers yet
+#                      [docs/performance.md]
 # GOFLAGS applies to every build (for example an -overlay to measure a
 # change without committing it) and is recorded with the command.
 set -euo pipefail
@@ -151,19 +154,34 @@ gobench_table() {
 } > "$work/summary-block.md"
 
 # replace_block FILE BEGIN END BLOCKFILE: swaps the lines from BEGIN to END
-# (inclusive) for BLOCKFILE; appends BLOCKFILE when the markers are absent
-# and APPEND=1.
+# (inclusive) for BLOCKFILE. The markers may sit anywhere in the page (a
+# section can move); a begin marker without its end marker is an error, so
+# that the rest of the page is never cut away.
 replace_block() {
-  local file=$1 begin=$2 end=$3 block=$4 append=${5:-0}
-  if [[ -f $file ]] && grep -q "$begin" "$file"; then
-    awk -v begin="$begin" -v end="$end" -v block="$block" '
-      index($0, begin) == 1 { while ((getline line < block) > 0) print line; skip = 1; next }
-      skip && index($0, end) == 1 { skip = 0; next }
-      !skip { print }' "$file" > "$file.tmp"
-    mv "$file.tmp" "$file"
-  elif [[ $append == 1 ]]; then
-    cat "$block" >> "$file"
+  local file=$1 begin=$2 end=$3 block=$4
+  if ! grep -q "^$end" "$file"; then
+    echo "hack/bench.sh: $file has $begin but no $end; not rewritten" >&2
+    return 1
   fi
+  awk -v begin="$begin" -v end="$end" -v block="$block" '
+    index($0, begin) == 1 { while ((getline line < block) > 0) print line; close(block); skip = 1; next }
+    skip && index($0, end) == 1 { skip = 0; next }
+    !skip { print }' "$file" > "$file.tmp"
+  mv "$file.tmp" "$file"
+}
+
+# rewrite BEGIN END BLOCKFILE: rewrites the block in every page that holds
+# its begin marker (README.md and docs/*.md, wherever a section has moved);
+# sets REWRITTEN to how many pages held it.
+rewrite() {
+  local begin=$1 end=$2 block=$3 file
+  REWRITTEN=0
+  for file in README.md docs/*.md; do
+    [[ -f $file ]] && grep -q "^$begin" "$file" || continue
+    replace_block "$file" "$begin" "$end" "$block"
+    log "rewrote the ${begin#<!-- } block in $file"
+    REWRITTEN=$((REWRITTEN + 1))
+  done
 }
 
 mkdir -p "$(dirname "$OUT")"
@@ -172,38 +190,18 @@ if [[ ! -f $OUT ]]; then
 # Performance
 
 Regenerate with `make bench` (runs `hack/bench.sh`; see the script for its
-settings). What is measured:
-
-- **Go benchmarks** (`*_bench_test.go`): decoding, validation, conflict
-  checks, the whole decision, defaulting, pod resolution and the admission
-  handlers, on the Sidecar reference's examples and on generated objects,
-  against in-memory cluster views of the load benchmark's two states.
-- **Load benchmark** (`hack/loadbench`): a local control plane
-  (etcd and kube-apiserver) loaded with synthetic state, the production
-  `sidecar-webhook serve` as child processes (no pod reconciler, no audit:
-  admission only): one replica with leader election off, and two with it
-  on (a decision leader and a follower), next to a floor server of the
-  benchmark's own and Istio's validation webhook; HTTPS requests over
-  HTTP/2 with a kept-alive connection, as the API server sends them. Small state:
-  1k pods and 101 Sidecars in 10 namespaces; large: 100k pods and 10,001
-  Sidecars in 1,000 namespaces; every namespace has the same shape (100
-  pods, 10 Deployments with two ReplicaSets each, 10 Services, 10
-  Sidecars). Scenarios: a Sidecar CREATE admitted after every rule and
-  the conflict checks, sent to the replica deciding alone (which confirms
-  with a direct read from the API server), to the decision leader (which
-  decides from its cache) and to the follower (which forwards it to the
-  leader); a Sidecar CREATE denied for a conflict (same selector as an
-  existing Sidecar); a Pod CREATE answered with the annotation patch; the
-  reference's `ratings` Sidecar CREATE, sent to this project's replicas and
-  to Istio's validation webhook; and the confirming read alone, sent by the
-  load program straight to the API server. The client runs on the same
-  machine as the servers and the control plane. With `--profile-dir` the
-  load program also saves the replicas' heap profiles after the cache sync
-  and their CPU profiles of every measured run (they serve them on
-  `--pprof-bind-address`).
+settings).
 
 HEADER
 fi
-replace_block "$OUT" "<!-- bench:begin" "<!-- bench:end" "$work/block.md" 1
-replace_block README.md "<!-- bench:summary:begin" "<!-- bench:summary:end" "$work/summary-block.md" 0
-log "wrote $OUT"
+rewrite "<!-- bench:begin" "<!-- bench:end" "$work/block.md"
+if (( REWRITTEN == 0 )); then
+  # No page holds the results block yet: it goes at the end of $OUT.
+  cat "$work/block.md" >> "$OUT"
+  log "appended the results block to $OUT"
+fi
+rewrite "<!-- bench:summary:begin" "<!-- bench:summary:end" "$work/summary-block.md"
+if (( REWRITTEN == 0 )); then
+  echo "hack/bench.sh: no page holds <!-- bench:summary:begin -->; the summary is in $work/summary-block.md (kept)" >&2
+  trap - EXIT
+fi
