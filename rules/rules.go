@@ -55,6 +55,7 @@ const (
 	SpecRequired     ID = "SW0007"
 	InternalProblem  ID = "SW0008"
 	NestedTooDeep    ID = "SW0009"
+	UnservedVersion  ID = "SW0010"
 	EmptySpec        ID = "SW0101"
 	SelectorNoLabels ID = "SW0102"
 	SelectorLabel    ID = "SW0103"
@@ -125,6 +126,7 @@ var catalog = []Rule{
 	{SpecRequired, Error, "a Sidecar has a spec", "this project"},
 	{InternalProblem, Error, "the object could be read (an internal error otherwise)", "this project"},
 	{NestedTooDeep, Error, "the object is not nested absurdly deep", "this project"},
+	{UnservedVersion, Error, "the apiVersion is one the API server serves for Sidecars (check only: the API server refuses others itself)", "the API server"},
 	{EmptySpec, Error, "the spec configures at least one of ingress, egress, outboundTrafficPolicy, inboundConnectionPool", "Istio"},
 	{SelectorNoLabels, Error, "a workloadSelector has labels", "reference (stricter than Istio)"},
 	{SelectorLabel, Error, "selector label keys are not empty; no * in keys or values", "Istio"},

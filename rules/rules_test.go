@@ -96,7 +96,7 @@ func TestCatalogIsDocumented(t *testing.T) {
 func TestEveryFieldErrorCarriesARule(t *testing.T) {
 	constructors := map[string]bool{"Invalid": true, "Required": true, "Forbidden": true, "NotSupported": true,
 		"Duplicate": true, "TooLong": true, "TooMany": true, "TypeInvalid": true, "InternalError": true, "NotFound": true}
-	for _, dir := range []string{"../validation", "../sidecar", "../defaults"} {
+	for _, dir := range []string{"../validation", "../sidecar", "../defaults", "../internal/offline"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)

@@ -233,6 +233,71 @@ func TestAuditSidecarsFromObjects(t *testing.T) {
 	}
 }
 
+// TestAuditReport: AuditReport adds the Sidecars that have no effect
+// (selecting nothing, nothing with a sidecar proxy, or in an ambient
+// namespace) as findings with warnings, and names the other Sidecars of each
+// conflict; Audit stays with the conflicts.
+func TestAuditReport(t *testing.T) {
+	view := auditView([]string{"prod"},
+		auditSidecar("prod", "default", nil),
+		auditSidecar("prod", "second", nil),
+		auditSidecar("prod", "third", nil),
+		auditSidecar("prod", "by-app", map[string]string{"app": "ratings"}),
+		auditSidecar("prod", "by-version", map[string]string{"version": "v1"}),
+		auditPod("prod", "ratings-1", map[string]string{"app": "ratings", "version": "v1"}),
+		auditSidecar("prod", "nothing", map[string]string{"app": "gone"}),
+		auditSidecar("prod", "no-proxy", map[string]string{"app": "batch"}),
+		auditPod("prod", "batch-1", map[string]string{"app": "batch", "sidecar.istio.io/inject": "false"}),
+		auditSidecar("prod", "fine", map[string]string{"app": "web"}),
+		auditPod("prod", "web-1", map[string]string{"app": "web"}),
+		func(m *clusterview.Memory) {
+			m.AddNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mesh", Labels: map[string]string{"istio.io/dataplane-mode": "ambient"}}})
+		},
+		auditSidecar("mesh", "default", nil),
+	)
+	type summary struct {
+		Key      string
+		Errors   []string // rule: others
+		Warnings []string // rules
+	}
+	summarize := func(findings []Finding) []summary {
+		var out []summary
+		for _, f := range findings {
+			s := summary{Key: f.Namespace + "/" + f.Name}
+			for i, e := range f.Errors {
+				s.Errors = append(s.Errors, e.Origin+": "+strings.Join(f.Others[i], " "))
+			}
+			for _, w := range f.Warnings {
+				s.Warnings = append(s.Warnings, string(w.Rule))
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	want := []summary{
+		{Key: "mesh/default", Warnings: []string{"SW1007"}},
+		{Key: "prod/by-app", Errors: []string{"SW1002: prod/by-version"}},
+		{Key: "prod/by-version", Errors: []string{"SW1002: prod/by-app"}},
+		{Key: "prod/default", Errors: []string{"SW1001: prod/second prod/third"}},
+		{Key: "prod/no-proxy", Warnings: []string{"SW1006"}},
+		{Key: "prod/nothing", Warnings: []string{"SW1005"}},
+		{Key: "prod/second", Errors: []string{"SW1001: prod/default prod/third"}},
+		{Key: "prod/third", Errors: []string{"SW1001: prod/default prod/second"}},
+	}
+	if diff := cmp.Diff(want, summarize(AuditReport(view))); diff != "" {
+		t.Errorf("AuditReport (-want +got):\n%s", diff)
+	}
+	var conflicts []summary
+	for _, s := range want {
+		if s.Errors != nil {
+			conflicts = append(conflicts, summary{Key: s.Key, Errors: s.Errors})
+		}
+	}
+	if diff := cmp.Diff(conflicts, summarize(Audit(view))); diff != "" {
+		t.Errorf("Audit: only the conflicts (-want +got):\n%s", diff)
+	}
+}
+
 // TestPreflight: an existing Sidecar judged as if created today lists its
 // per-object errors and its conflicts together, and does not conflict with
 // itself.

@@ -35,6 +35,26 @@ const conflictMaxNamedWorkloads = 5
 // namespace (NOTE 2), about Sidecars in ambient namespaces, and about a
 // namespace-wide Sidecar not named "default".
 func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorList, Warnings) {
+	r := checkConflicts(s, view)
+	return r.errs, r.warnings
+}
+
+// conflictResult is what checkConflicts finds: errors, and for each error
+// the other Sidecars (namespace/name) it names; warnings.
+type conflictResult struct {
+	errs     field.ErrorList
+	others   [][]string
+	warnings Warnings
+}
+
+func (r *conflictResult) add(e *field.Error, others ...string) {
+	r.errs = append(r.errs, e)
+	r.others = append(r.others, others)
+}
+
+// checkConflicts is ValidateConflicts, telling also which other Sidecars
+// each error is about (the audit's PolicyReports list them).
+func checkConflicts(s *sidecar.Sidecar, view clusterview.View) conflictResult {
 	others := conflictOtherSidecars(s, view)
 	judge := clusterview.NewProxyJudge(view)
 	ambient := mesh.NamespaceAmbient(view.NamespaceLabels(s.Namespace))
@@ -72,7 +92,7 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 			conflictFormatWithoutProxy(withoutProxy)))
 	}
 
-	var errs field.ErrorList
+	result := conflictResult{warnings: warnings}
 	for _, other := range others {
 		if other.Selector == nil {
 			continue
@@ -87,33 +107,33 @@ func ValidateConflicts(s *sidecar.Sidecar, view clusterview.View) (field.ErrorLi
 			if sSubset || otherSubset {
 				byConstruction = "; " + conflictSubsetReason(other, sSubset, otherSubset)
 			}
-			errs = append(errs, rules.SelectorsShareWorkload.On(field.Forbidden(labelsPath, fmt.Sprintf(
+			result.add(rules.SelectorsShareWorkload.On(field.Forbidden(labelsPath, fmt.Sprintf(
 				"this Sidecar's workloadSelector (%s) and Sidecar %s (%s) both select %s%s; Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; %s",
 				conflictFormatLabels(selector), other.Key(), otherSelector,
-				conflictFormatWorkloads(both), byConstruction, conflictFix(other)))))
+				conflictFormatWorkloads(both), byConstruction, conflictFix(other)))), other.Key())
 		case (sSubset || otherSubset) && ambient:
-			warnings = append(warnings, Warnf(rules.SelectorsOverlap, labelsPath,
+			result.warnings = append(result.warnings, Warnf(rules.SelectorsOverlap, labelsPath,
 				"overlaps Sidecar %s (%s): %s; namespace %q is in ambient mode, so only workloads injected individually would get either, and none does now",
 				other.Key(), otherSelector, conflictSubsetReason(other, sSubset, otherSubset), s.Namespace))
 		case sSubset || otherSubset:
-			errs = append(errs, rules.SelectorsOverlap.On(field.Forbidden(labelsPath, fmt.Sprintf(
+			result.add(rules.SelectorsOverlap.On(field.Forbidden(labelsPath, fmt.Sprintf(
 				"this Sidecar's workloadSelector (%s) and Sidecar %s (%s) overlap: %s (no such workload with a sidecar proxy exists yet, but any future one would get two Sidecars); Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; %s",
 				conflictFormatLabels(selector), other.Key(), otherSelector,
-				conflictSubsetReason(other, sSubset, otherSubset), conflictFix(other)))))
+				conflictSubsetReason(other, sSubset, otherSubset), conflictFix(other)))), other.Key())
 		case conflictCompatible(selector, other.Selector):
 			union := maps.Clone(selector)
 			maps.Copy(union, other.Selector)
-			warnings = append(warnings, Warnf(rules.SelectorsMayOverlap, labelsPath,
+			result.warnings = append(result.warnings, Warnf(rules.SelectorsMayOverlap, labelsPath,
 				"selects the same workloads as %s if a workload carries both label sets (%s); none with a sidecar proxy exists now",
 				other.Key(), conflictFormatLabels(union)))
 		}
 	}
-	return errs, warnings
+	return result
 }
 
 // conflictNamespaceWide applies the rules for a Sidecar without
 // workloadSelector.
-func conflictNamespaceWide(s *sidecar.Sidecar, others []clusterview.SidecarRef, view clusterview.View, judge *clusterview.ProxyJudge, ambient bool) (field.ErrorList, Warnings) {
+func conflictNamespaceWide(s *sidecar.Sidecar, others []clusterview.SidecarRef, view clusterview.View, judge *clusterview.ProxyJudge, ambient bool) conflictResult {
 	var warnings Warnings
 	if s.Name != "default" {
 		warnings = append(warnings, Warnf(rules.NamespaceWideName, field.NewPath("metadata", "name"),
@@ -143,19 +163,21 @@ func conflictNamespaceWide(s *sidecar.Sidecar, others []clusterview.SidecarRef, 
 		}
 	}
 	if len(existing) == 0 {
-		return nil, warnings
+		return conflictResult{warnings: warnings}
 	}
 	slices.Sort(existing)
 	names := strings.Join(existing, ", ")
 	if ambient && proxied == 0 {
 		// istioctl analyze reports these as ineffective, not as conflicting:
 		// no workload would get either.
-		return nil, append(warnings, Warnf(rules.SecondNamespaceWide, selectorPath,
-			"namespace %q already has a Sidecar without workloadSelector: %s; that is allowed here only because no workload of this ambient namespace runs a sidecar proxy now", s.Namespace, names))
+		return conflictResult{warnings: append(warnings, Warnf(rules.SecondNamespaceWide, selectorPath,
+			"namespace %q already has a Sidecar without workloadSelector: %s; that is allowed here only because no workload of this ambient namespace runs a sidecar proxy now", s.Namespace, names))}
 	}
-	return field.ErrorList{rules.SecondNamespaceWide.On(field.Forbidden(selectorPath, fmt.Sprintf(
+	result := conflictResult{warnings: warnings}
+	result.add(rules.SecondNamespaceWide.On(field.Forbidden(selectorPath, fmt.Sprintf(
 		"namespace %q already has a Sidecar without workloadSelector: %s; only one namespace-wide Sidecar is allowed per namespace (Istio's behaviour with two is undefined); add a workloadSelector or change %s instead",
-		s.Namespace, names, names)))}, warnings
+		s.Namespace, names, names))), existing...)
+	return result
 }
 
 // conflictAmbientWarning is istioctl analyze's IneffectivePolicy for a

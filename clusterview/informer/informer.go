@@ -9,7 +9,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -45,6 +44,10 @@ const hostIndex = "sidecar-webhook.io/host"
 // PodGVK is the Pod kind, watched as metadata only.
 var PodGVK = schema.GroupVersionKind{Version: "v1", Kind: "Pod"}
 
+// ServiceGVK is the Service kind, watched as metadata only: a host check
+// only asks whether a Service of that name exists.
+var ServiceGVK = schema.GroupVersionKind{Version: "v1", Kind: "Service"}
+
 // NewScheme returns a scheme with every type the view reads.
 func NewScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
@@ -57,21 +60,46 @@ func NewScheme() (*runtime.Scheme, error) {
 }
 
 // PodMetadata returns an empty metadata-only Pod object for cache reads.
-func PodMetadata() *metav1.PartialObjectMetadata {
-	p := &metav1.PartialObjectMetadata{}
-	p.SetGroupVersionKind(PodGVK)
-	return p
+func PodMetadata() *metav1.PartialObjectMetadata { return metadataOf(PodGVK) }
+
+func metadataOf(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(gvk)
+	return m
 }
 
-// watched are the object types the view reads; Start registers an informer
-// for each before the cache starts.
-func watched() []client.Object {
-	return []client.Object{
-		&networkingv1.Sidecar{}, PodMetadata(), &networkingv1.WorkloadEntry{},
-		&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}, &appsv1.ReplicaSet{},
-		&batchv1.Job{}, &batchv1.CronJob{}, &corev1.Namespace{}, &corev1.Service{},
-		&networkingv1.ServiceEntry{}, &securityv1.PeerAuthentication{}, &corev1.ConfigMap{},
-		&admissionregistrationv1.MutatingWebhookConfiguration{},
+// kind names an informer's store. Two informers watch the same Go type
+// (metadata-only Pods and Services), so the stores are keyed by kind.
+type kind string
+
+const (
+	kindSidecar            kind = "Sidecar"
+	kindPod                kind = "Pod"
+	kindWorkloadEntry      kind = "WorkloadEntry"
+	kindNamespace          kind = "Namespace"
+	kindService            kind = "Service"
+	kindServiceEntry       kind = "ServiceEntry"
+	kindPeerAuthentication kind = "PeerAuthentication"
+)
+
+// watched are the objects the view reads, by the kind its store is known
+// by; Register creates an informer for each before the cache starts. The
+// ConfigMap and webhook configuration informers feed event handlers and
+// keep no store of the view's.
+func watched() []struct {
+	kind kind
+	obj  client.Object
+} {
+	return []struct {
+		kind kind
+		obj  client.Object
+	}{
+		{kindSidecar, &networkingv1.Sidecar{}}, {kindPod, PodMetadata()}, {kindWorkloadEntry, &networkingv1.WorkloadEntry{}},
+		{"Deployment", &appsv1.Deployment{}}, {"StatefulSet", &appsv1.StatefulSet{}}, {"DaemonSet", &appsv1.DaemonSet{}},
+		{"ReplicaSet", &appsv1.ReplicaSet{}}, {"Job", &batchv1.Job{}}, {"CronJob", &batchv1.CronJob{}},
+		{kindNamespace, &corev1.Namespace{}}, {kindService, metadataOf(ServiceGVK)},
+		{kindServiceEntry, &networkingv1.ServiceEntry{}}, {kindPeerAuthentication, &securityv1.PeerAuthentication{}},
+		{"ConfigMap", &corev1.ConfigMap{}}, {"MutatingWebhookConfiguration", &admissionregistrationv1.MutatingWebhookConfiguration{}},
 	}
 }
 
@@ -88,16 +116,26 @@ func mustRequirement(key string, op selection.Operator, values []string) labels.
 	return *r
 }
 
-// ByObject limits the ConfigMap informer to istiod's namespace (the mesh
-// config) and the webhook configuration informer to Istio's injectors: the
-// webhook has no business caching every ConfigMap in the cluster.
-func ByObject(istioNamespace string) map[client.Object]cache.ByObject {
+// CacheOptions returns the options of the cache the view reads: every
+// object trimmed on the way in (NewTransform), ConfigMaps limited to
+// istiod's namespace (the mesh config) and webhook configurations to
+// Istio's injectors (the webhook has no business caching every ConfigMap
+// in the cluster). A read of a kind the view does not watch fails instead
+// of silently starting an informer, and a typed read of a kind stored as a
+// stub fails too (the cache names the stored type): nothing reads these
+// stores but the view.
+func CacheOptions(scheme *runtime.Scheme, istioNamespace string) cache.Options {
 	if istioNamespace == "" {
 		istioNamespace = mesh.DefaultIstioNamespace
 	}
-	return map[client.Object]cache.ByObject{
-		&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{istioNamespace: {}}},
-		&admissionregistrationv1.MutatingWebhookConfiguration{}: {Label: injectorSelector},
+	return cache.Options{
+		Scheme:           scheme,
+		DefaultTransform: NewTransform(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{istioNamespace: {}}},
+			&admissionregistrationv1.MutatingWebhookConfiguration{}: {Label: injectorSelector},
+		},
+		ReaderFailOnMissingInformer: true,
 	}
 }
 
@@ -129,7 +167,7 @@ type View struct {
 	// reading a store by namespace hands out the cached objects themselves,
 	// where a List through the cache first copies every object into a fresh
 	// list (and could not hold the stubs Transform stores).
-	stores map[reflect.Type]toolscache.Indexer
+	stores map[kind]toolscache.Indexer
 	// meshConfig is Istio's mesh config as read, kept current by an event
 	// handler so that a request never parses YAML.
 	meshConfig atomic.Pointer[mesh.Config]
@@ -163,7 +201,8 @@ func (v *View) Register(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("indexing ServiceEntries by host: %w", err)
 	}
-	for _, obj := range watched() {
+	for _, w := range watched() {
+		obj := w.obj
 		inf, err := v.cache.GetInformer(ctx, obj)
 		if err != nil {
 			return fmt.Errorf("watching %T: %w", obj, err)
@@ -199,9 +238,9 @@ func (v *View) Register(ctx context.Context) error {
 			return fmt.Errorf("watching %T: the cache does not expose the informer's store, which the view reads in place", obj)
 		}
 		if v.stores == nil {
-			v.stores = map[reflect.Type]toolscache.Indexer{}
+			v.stores = map[kind]toolscache.Indexer{}
 		}
-		v.stores[reflect.TypeOf(obj)] = store
+		v.stores[w.kind] = store
 	}
 	return nil
 }
@@ -269,14 +308,14 @@ func indexerOf(inf cache.Informer) toolscache.Indexer {
 }
 
 // eachCached calls fn with every object of type T in namespace ("" for all
-// namespaces) in the store of the informer watching the watched type, in no
+// namespaces) in the store of the informer watching kind k, in no
 // particular order. Objects are read in place, without the copies a List
 // through the cache makes: they are the cache's own and must not be
 // modified. Objects of
 // another type in the same store (the bare stubs Transform stores for owned
 // ReplicaSets and Jobs) are skipped.
-func eachCached[T client.Object](v *View, watched reflect.Type, namespace string, fn func(T)) {
-	store := v.stores[watched]
+func eachCached[T client.Object](v *View, k kind, namespace string, fn func(T)) {
+	store := v.stores[k]
 	if store == nil {
 		return // Register refuses to run without every store
 	}
@@ -350,7 +389,7 @@ func (v *View) Sidecars(namespace string) []clusterview.SidecarRef {
 		return nil
 	}
 	var out []clusterview.SidecarRef
-	eachCached(v, reflect.TypeFor[*networkingv1.Sidecar](), namespace, func(s *networkingv1.Sidecar) {
+	eachCached(v, kindSidecar, namespace, func(s *networkingv1.Sidecar) {
 		out = append(out, clusterview.RefOf(s))
 	})
 	slices.SortFunc(out, func(a, b clusterview.SidecarRef) int { return strings.Compare(a.Name, b.Name) })
@@ -365,15 +404,15 @@ func (v *View) Workloads(namespace string) []clusterview.Workload {
 		return nil
 	}
 	var out []clusterview.Workload
-	eachCached(v, podType, namespace, func(p *metav1.PartialObjectMetadata) {
+	eachCached(v, kindPod, namespace, func(p *metav1.PartialObjectMetadata) {
 		out = append(out, clusterview.Workload{Kind: clusterview.KindPod, Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
 	})
-	eachCached(v, reflect.TypeFor[*networkingv1.WorkloadEntry](), namespace, func(we *networkingv1.WorkloadEntry) {
+	eachCached(v, kindWorkloadEntry, namespace, func(we *networkingv1.WorkloadEntry) {
 		out = append(out, clusterview.Workload{Kind: clusterview.KindWorkloadEntry, Namespace: we.Namespace, Name: we.Name, Labels: we.Spec.GetLabels()})
 	})
-	for _, kind := range workloadKinds {
-		eachCached(v, kind.watched, namespace, func(w *workloadStub) {
-			out = append(out, clusterview.Workload{Kind: kind.name, Namespace: w.Namespace, Name: w.Name,
+	for _, k := range workloadKinds {
+		eachCached(v, k, namespace, func(w *workloadStub) {
+			out = append(out, clusterview.Workload{Kind: string(k), Namespace: w.Namespace, Name: w.Name,
 				Labels: w.TemplateLabels, Annotations: w.TemplateAnnotations, HostNetwork: w.HostNetwork})
 		})
 	}
@@ -381,22 +420,8 @@ func (v *View) Workloads(namespace string) []clusterview.Workload {
 }
 
 // workloadKinds are the workload controllers whose pod templates a
-// selector can select, by the type their informer watches; the cache holds
-// them as workloadStubs.
-var workloadKinds = []struct {
-	name    string
-	watched reflect.Type
-}{
-	{"Deployment", reflect.TypeFor[*appsv1.Deployment]()},
-	{"StatefulSet", reflect.TypeFor[*appsv1.StatefulSet]()},
-	{"DaemonSet", reflect.TypeFor[*appsv1.DaemonSet]()},
-	{"ReplicaSet", reflect.TypeFor[*appsv1.ReplicaSet]()},
-	{"Job", reflect.TypeFor[*batchv1.Job]()},
-	{"CronJob", reflect.TypeFor[*batchv1.CronJob]()},
-}
-
-// podType is the type the pod informer watches (metadata only).
-var podType = reflect.TypeFor[*metav1.PartialObjectMetadata]()
+// selector can select; the cache holds them as workloadStubs.
+var workloadKinds = []kind{"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
 
 func ownedBy(obj metav1.Object, kind string) bool {
 	for _, ref := range obj.GetOwnerReferences() {
@@ -410,7 +435,7 @@ func ownedBy(obj metav1.Object, kind string) bool {
 // Namespaces implements clusterview.View.
 func (v *View) Namespaces() []string {
 	var out []string
-	eachCached(v, reflect.TypeFor[*corev1.Namespace](), "", func(ns *corev1.Namespace) { out = append(out, ns.Name) })
+	eachCached(v, kindNamespace, "", func(ns *corev1.Namespace) { out = append(out, ns.Name) })
 	slices.Sort(out)
 	return out
 }
@@ -423,7 +448,7 @@ func (v *View) NamespaceExists(namespace string) bool {
 // NamespaceLabels implements clusterview.View. The namespace is read in
 // place from the informer's store: the pod path asks for every pod.
 func (v *View) NamespaceLabels(namespace string) map[string]string {
-	store := v.stores[reflect.TypeFor[*corev1.Namespace]()]
+	store := v.stores[kindNamespace]
 	if store == nil || namespace == "" {
 		return nil
 	}
@@ -497,10 +522,10 @@ func visibleFrom(exportTo []string, namespace, from string) bool {
 	return false
 }
 
-// serviceExists looks one Service up by key in the informer's store (which
-// holds stubs: a Get through the cache could not read them).
+// serviceExists looks one Service up by key in the metadata informer's
+// store.
 func (v *View) serviceExists(namespace, name string) bool {
-	store := v.stores[reflect.TypeFor[*corev1.Service]()]
+	store := v.stores[kindService]
 	if store == nil {
 		return false // Register refuses to run without every store
 	}
@@ -514,7 +539,7 @@ func (v *View) PeerAuthentications(namespace string) []clusterview.PeerAuthentic
 		return nil
 	}
 	var out []clusterview.PeerAuthentication
-	eachCached(v, reflect.TypeFor[*securityv1.PeerAuthentication](), namespace, func(pa *securityv1.PeerAuthentication) {
+	eachCached(v, kindPeerAuthentication, namespace, func(pa *securityv1.PeerAuthentication) {
 		out = append(out, clusterview.PeerAuthenticationOf(pa))
 	})
 	slices.SortFunc(out, func(a, b clusterview.PeerAuthentication) int { return strings.Compare(a.Name, b.Name) })

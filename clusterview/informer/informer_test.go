@@ -114,11 +114,7 @@ func startEnv() (_ *testEnv, retErr error) {
 	if e.direct, err = client.New(e.cluster.Config, client.Options{Scheme: scheme}); err != nil {
 		return nil, err
 	}
-	if e.cache, err = cache.New(e.cluster.Config, cache.Options{
-		Scheme:           scheme,
-		DefaultTransform: informer.NewTransform(),
-		ByObject:         informer.ByObject(""),
-	}); err != nil {
+	if e.cache, err = cache.New(e.cluster.Config, informer.CacheOptions(scheme, "")); err != nil {
 		return nil, err
 	}
 	e.view = informer.New(e.cache, informer.Options{})
@@ -441,7 +437,7 @@ func TestReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(e.cluster.Config, cache.Options{Scheme: scheme, DefaultTransform: informer.NewTransform(), ByObject: informer.ByObject("")})
+	c, err := cache.New(e.cluster.Config, informer.CacheOptions(scheme, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -809,7 +805,7 @@ func TestRevisionedMeshConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(e.cluster.Config, cache.Options{Scheme: scheme, DefaultTransform: informer.NewTransform(), ByObject: informer.ByObject("istio-canary-ns")})
+	c, err := cache.New(e.cluster.Config, informer.CacheOptions(scheme, "istio-canary-ns"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1018,4 +1014,51 @@ func TestInjectorsFollowConfigurations(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestCacheReadsOnlyWhatTheViewStores: the cache holds stubs, not the typed
+// objects, so a typed read of a stubbed kind must fail loudly rather than
+// hand out something half-empty, and a read of a kind the view does not
+// watch must fail rather than quietly start a second informer.
+func TestCacheReadsOnlyWhatTheViewStores(t *testing.T) {
+	e := sharedEnv(t)
+	ns := "cache-reads"
+	e.ensureNamespace(t, ns, nil)
+	e.create(t, &appsv1.Deployment{
+		ObjectMeta: meta(ns, "web", nil),
+		Spec:       appsv1.DeploymentSpec{Selector: selectorFor(map[string]string{"app": "web"}), Template: template(map[string]string{"app": "web"})},
+	})
+	e.create(t, newService(ns, "web"))
+	eventually(t, "the Service in the view", func() error {
+		if !e.view.HostExists(ns, "web."+ns+".svc.cluster.local", ns) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	eventually(t, "the Deployment in the view", func() error {
+		for _, w := range e.view.Workloads(ns) {
+			if w.Kind == "Deployment" {
+				return nil
+			}
+		}
+		return errors.New("not yet")
+	})
+
+	key := client.ObjectKey{Namespace: ns, Name: "web"}
+	err := e.cache.Get(e.ctx, key, &appsv1.Deployment{})
+	if err == nil || !strings.Contains(err.Error(), "workloadStub") {
+		t.Errorf("typed Get of a stubbed Deployment: err = %v, want an error naming the stored stub", err)
+	}
+	err = e.cache.Get(e.ctx, key, &corev1.Service{})
+	var notCached *cache.ErrResourceNotCached
+	if !errors.As(err, &notCached) {
+		t.Errorf("typed Get of a Service (watched as metadata only): err = %v, want ErrResourceNotCached", err)
+	}
+	svc := &metav1.PartialObjectMetadata{}
+	svc.SetGroupVersionKind(informer.ServiceGVK)
+	if err := e.cache.Get(e.ctx, key, svc); err != nil {
+		t.Errorf("metadata Get of the Service: %v", err)
+	} else if len(svc.Labels) != 0 || svc.Name != "web" {
+		t.Errorf("the cached Service = %+v, want its identity only", svc.ObjectMeta)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,15 +27,8 @@ func LoadMemory(ctx context.Context, reader client.Reader, opts Options) (*clust
 	root := opts.RootNamespace
 	if root == "" {
 		root = DefaultRootNamespace
-		istioNamespace := opts.IstioNamespace
-		if istioNamespace == "" {
-			istioNamespace = mesh.DefaultIstioNamespace
-		}
-		cm := &corev1.ConfigMap{}
-		if err := reader.Get(ctx, client.ObjectKey{Namespace: istioNamespace, Name: mesh.MeshConfigMapName(opts.Revision)}, cm); err == nil {
-			if cfg, err := mesh.ParseConfig(cm.Data[mesh.MeshConfigKey]); err == nil && cfg.RootNamespace != "" {
-				root = cfg.RootNamespace
-			}
+		if cfg, err := LoadMeshConfig(ctx, reader, opts); err == nil && cfg.RootNamespace != "" {
+			root = cfg.RootNamespace
 		}
 	}
 	m := clusterview.NewMemory(root)
@@ -68,6 +62,30 @@ func LoadMemory(ctx context.Context, reader client.Reader, opts Options) (*clust
 		}
 	}
 	return m, nil
+}
+
+// LoadMeshConfig reads Istio's mesh config from the live cluster: the
+// ConfigMap of opts.Revision in opts.IstioNamespace (default istio-system).
+// A cluster without it has the zero Config (Istio's defaults); one that
+// cannot be read or parsed is an error.
+func LoadMeshConfig(ctx context.Context, reader client.Reader, opts Options) (mesh.Config, error) {
+	istioNamespace := opts.IstioNamespace
+	if istioNamespace == "" {
+		istioNamespace = mesh.DefaultIstioNamespace
+	}
+	name := mesh.MeshConfigMapName(opts.Revision)
+	cm := &corev1.ConfigMap{}
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: istioNamespace, Name: name}, cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return mesh.Config{}, nil
+		}
+		return mesh.Config{}, fmt.Errorf("reading the mesh config (ConfigMap %s/%s): %w", istioNamespace, name, err)
+	}
+	cfg, err := mesh.ParseConfig(cm.Data[mesh.MeshConfigKey])
+	if err != nil {
+		return mesh.Config{}, fmt.Errorf("ConfigMap %s/%s: %w", istioNamespace, name, err)
+	}
+	return cfg, nil
 }
 
 // each lists every object of a kind and passes each item to add.

@@ -35,6 +35,10 @@ func (t *trimmer) transform(obj any) (any, error) {
 	}
 	switch o := obj.(type) {
 	case *metav1.PartialObjectMetadata:
+		if o.Kind == ServiceGVK.Kind {
+			// HostExists only asks whether a Service of that name exists.
+			return ownedStub(o), nil
+		}
 		// Pods are by far the most numerous objects: keep identity,
 		// labels, the annotations that decide whether they run a proxy and
 		// our own (the annotation reconciler compares them), and the
@@ -85,9 +89,6 @@ func (t *trimmer) transform(obj any) (any, error) {
 		}
 		proto.Reset(&o.Status)
 		o.Annotations = nil
-	case *corev1.Service:
-		// HostExists only asks whether a Service of that name exists.
-		return ownedStub(o), nil
 	case *corev1.Namespace:
 		o.Spec = corev1.NamespaceSpec{}
 		o.Status = corev1.NamespaceStatus{}

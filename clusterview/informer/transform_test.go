@@ -207,12 +207,12 @@ func TestTransform(t *testing.T) {
 			want: trStub("nightly"),
 		},
 		{
-			name: "Service keeps only its identity",
-			in: &corev1.Service{
-				ObjectMeta: trMeta("ratings"),
-				Spec:       corev1.ServiceSpec{ClusterIP: "10.0.0.1", Ports: []corev1.ServicePort{{Port: 80}}, Selector: map[string]string{"app": "ratings"}},
-				Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "1.2.3.4"}}}},
-			},
+			name: "Service metadata keeps only its identity",
+			in: func() *metav1.PartialObjectMetadata {
+				m := &metav1.PartialObjectMetadata{ObjectMeta: trMeta("ratings")}
+				m.SetGroupVersionKind(ServiceGVK)
+				return m
+			}(),
 			want: &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "ratings", ResourceVersion: "42"}},
 		},
 		{

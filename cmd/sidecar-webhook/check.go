@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -36,6 +38,9 @@ type checkConfig struct {
 	paths          []string
 }
 
+// checkOutputs are the formats of -o.
+var checkOutputs = []string{"text", "json", "sarif", "junit"}
+
 func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -50,7 +55,7 @@ func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
 	var ipFamily string
 	fs.StringVar(&ipFamily, "ip-family", string(mesh.IPv4), "the cluster's IP family, which decides the bind defaults: ipv4, ipv6 or dual")
 	fs.StringVar(&cfg.namespace, "namespace", "default", "namespace of objects that name none")
-	fs.StringVar(&cfg.output, "o", "text", "output format: text or json")
+	fs.StringVar(&cfg.output, "o", "text", "output format: text, json, sarif (SARIF 2.1.0, for code scanning) or junit (JUnit XML, one test case per Sidecar)")
 	fs.StringVar(&cfg.enforcement, "enforcement", string(validation.EnforcementDeny), "deny or warn")
 	fs.BoolVar(&cfg.cluster, "cluster", false, "start from the live cluster's state (kubeconfig). Without PATH: the pre-flight, every stored Sidecar that would be denied if created today (in deny mode, whatever --enforcement says), conflicts included. With PATH: the conflicts already in the cluster, then the files, a Sidecar the cluster holds being an update of it")
 	fs.StringVar(&cfg.kubeconfig, "kubeconfig", "", "kubeconfig for --cluster (default: $KUBECONFIG, then in-cluster)")
@@ -67,8 +72,8 @@ func parseCheckFlags(args []string, stderr io.Writer) (checkConfig, error) {
 	case len(cfg.paths) == 0 && !cfg.cluster:
 		fmt.Fprintln(stderr, "sidecar-webhook check: at least one PATH is required")
 		return cfg, errUsage
-	case cfg.output != "text" && cfg.output != "json":
-		fmt.Fprintf(stderr, "sidecar-webhook check: -o must be text or json, got %q\n", cfg.output)
+	case !slices.Contains(checkOutputs, cfg.output):
+		fmt.Fprintf(stderr, "sidecar-webhook check: -o must be text, json, sarif or junit, got %q\n", cfg.output)
 		return cfg, errUsage
 	case cfg.enforcement != string(validation.EnforcementDeny) && cfg.enforcement != string(validation.EnforcementWarn):
 		fmt.Fprintf(stderr, "sidecar-webhook check: --enforcement must be deny or warn, got %q\n", cfg.enforcement)
@@ -135,13 +140,24 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 }
 
 func writeDecisions(w io.Writer, format string, decisions []offline.Decision) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		if decisions == nil {
 			decisions = []offline.Decision{}
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(decisions)
+	case "sarif":
+		// Paths are written relative to the working directory: the
+		// repository root, where CI runs check.
+		workDir, err := os.Getwd()
+		if err != nil {
+			workDir = ""
+		}
+		return offline.WriteSARIF(w, decisions, workDir)
+	case "junit":
+		return offline.WriteJUnit(w, decisions)
 	}
 	for _, d := range decisions {
 		verdict := "ALLOWED"
@@ -170,7 +186,7 @@ func writeDecisions(w io.Writer, format string, decisions []offline.Decision) er
 
 // writePreflight prints the pre-flight (`check --cluster` without files):
 // in text, the Sidecars that would be denied grouped by namespace, each
-// reason on its own line, and a summary; in JSON, one element per Sidecar
+// reason on its own line, and a summary; in the other formats, every Sidecar
 // checked. The exit code is 1 when any would be denied.
 func writePreflight(stdout, stderr io.Writer, format string, decisions []offline.Decision) int {
 	denied := 0
@@ -180,10 +196,10 @@ func writePreflight(stdout, stderr io.Writer, format string, decisions []offline
 		}
 	}
 	var err error
-	if format == "json" {
-		err = writeDecisions(stdout, format, decisions)
-	} else {
+	if format == "text" {
 		err = writePreflightText(stdout, decisions, denied)
+	} else {
+		err = writeDecisions(stdout, format, decisions)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sidecar-webhook check: %v\n", err)
@@ -229,18 +245,29 @@ func writePreflightText(w io.Writer, decisions []offline.Decision, denied int) e
 // and its Sidecars in full: ratcheting compares an update with the stored
 // object, and the pre-flight judges each one.
 func liveState(ctx context.Context, kubeconfig string, opts informer.Options) (*clusterview.Memory, []*sidecar.Sidecar, error) {
-	restConfig, err := restConfigFor(kubeconfig)
+	c, err := liveClient(kubeconfig)
 	if err != nil {
 		return nil, nil, err
+	}
+	return loadLiveState(ctx, c, opts)
+}
+
+// liveClient is a client of the cluster named by kubeconfig (else the usual
+// chain: $KUBECONFIG, in-cluster, ~/.kube/config).
+func liveClient(kubeconfig string) (client.Client, error) {
+	restConfig, err := restConfigFor(kubeconfig)
+	if err != nil {
+		return nil, err
 	}
 	scheme, err := informer.NewScheme()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	c, err := client.New(restConfig, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, nil, err
-	}
+	return client.New(restConfig, client.Options{Scheme: scheme})
+}
+
+// loadLiveState is liveState with a client.
+func loadLiveState(ctx context.Context, c client.Reader, opts informer.Options) (*clusterview.Memory, []*sidecar.Sidecar, error) {
 	view, err := informer.LoadMemory(ctx, c, opts)
 	if err != nil {
 		return nil, nil, err

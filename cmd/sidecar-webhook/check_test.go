@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"flag"
 	"os"
 	"path/filepath"
@@ -80,7 +81,7 @@ func TestRunCommands(t *testing.T) {
 		{name: "check -h", args: []string{"check", "-h"}, wantCode: 0, wantStderr: "Usage: sidecar-webhook check"},
 		{name: "check unknown flag", args: []string{"check", "--bogus", "x.yaml"}, wantCode: 2, wantStderr: "bogus"},
 		{name: "check without paths", args: []string{"check"}, wantCode: 2, wantStderr: "at least one PATH is required"},
-		{name: "check with a bad -o", args: []string{"check", "-o", "yaml", "x.yaml"}, wantCode: 2, wantStderr: `-o must be text or json, got "yaml"`},
+		{name: "check with a bad -o", args: []string{"check", "-o", "yaml", "x.yaml"}, wantCode: 2, wantStderr: `-o must be text, json, sarif or junit, got "yaml"`},
 		{name: "check with a bad enforcement", args: []string{"check", "--enforcement", "bogus", "x.yaml"}, wantCode: 2, wantStderr: "--enforcement must be deny or warn"},
 		{name: "check a missing file", args: []string{"check", "does-not-exist.yaml"}, wantCode: 2, wantStderr: "does-not-exist.yaml: no such file"},
 		{name: "serve with a bad enforcement", args: []string{"serve", "--enforcement=bogus"}, wantCode: 2, wantStderr: `--enforcement must be deny or warn, got "bogus"`},
@@ -194,7 +195,7 @@ func TestCheckJSON(t *testing.T) {
 	if len(out) != 2 {
 		t.Fatalf("want 2 decisions, got %d", len(out))
 	}
-	wantKeys := []string{"allowed", "apiVersion", "errors", "file", "kind", "line", "message", "name", "namespace", "warnings"}
+	wantKeys := []string{"allowed", "apiVersion", "errors", "file", "findings", "kind", "line", "message", "name", "namespace", "warnings"}
 	for i, d := range out {
 		var keys []string
 		for k := range d {
@@ -204,7 +205,7 @@ func TestCheckJSON(t *testing.T) {
 		if diff := cmp.Diff(wantKeys, keys); diff != "" {
 			t.Errorf("decision %d keys (-want +got):\n%s", i, diff)
 		}
-		for _, key := range []string{"errors", "warnings"} {
+		for _, key := range []string{"errors", "warnings", "findings"} {
 			if _, ok := d[key].([]any); !ok {
 				t.Errorf("decision %d: %s is %#v, want an array", i, key, d[key])
 			}
@@ -215,6 +216,11 @@ func TestCheckJSON(t *testing.T) {
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "default",
 			"file": allowed, "line": 1.0, "allowed": true, "message": "", "errors": []any{},
 			"warnings": []any{`spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`},
+			// The second "./*" is written on line 10, column 7.
+			"findings": []any{map[string]any{
+				"rule": "SW0406", "severity": "warning", "field": "spec.egress[0].hosts[1]", "line": 10.0, "column": 7.0,
+				"message": `spec.egress[0].hosts[1]: [SW0406] duplicated egress host "./*"`,
+			}},
 		},
 		{
 			"kind": "Sidecar", "apiVersion": "networking.istio.io/v1", "namespace": "prod", "name": "broken",
@@ -222,6 +228,10 @@ func TestCheckJSON(t *testing.T) {
 			"message":  `Sidecar.networking.istio.io "broken" is invalid: spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`,
 			"errors":   []any{`spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`},
 			"warnings": []any{},
+			"findings": []any{map[string]any{
+				"rule": "SW0002", "severity": "error", "field": "spec.egress[0].hostz", "line": 8.0, "column": 5.0,
+				"message": `spec.egress[0].hostz: Forbidden: [SW0002] unknown field; known fields here: bind, captureMode, hosts, port`,
+			}},
 		},
 	}
 	if diff := cmp.Diff(want, out); diff != "" {
@@ -333,6 +343,29 @@ They keep working under enforcement=deny: an update that leaves these problems a
 			if len(out) != len(tc.stored) {
 				t.Errorf("json: %d elements, want one per stored Sidecar (%d)", len(out), len(tc.stored))
 			}
+
+			// SARIF and JUnit: every Sidecar checked, as in JSON.
+			stdout.Reset()
+			if code := writePreflight(&stdout, &stderr, "junit", decisions); code != tc.wantCode {
+				t.Errorf("junit: exit code %d, want %d", code, tc.wantCode)
+			}
+			var suites struct {
+				Tests    int `xml:"tests,attr"`
+				Failures int `xml:"failures,attr"`
+			}
+			if err := xml.Unmarshal(stdout.Bytes(), &suites); err != nil {
+				t.Fatalf("junit: %v\n%s", err, stdout.String())
+			}
+			if suites.Tests != len(tc.stored) || (suites.Failures > 0) != (tc.wantCode == 1) {
+				t.Errorf("junit: %d tests, %d failures; want %d tests, failures only when some would be denied", suites.Tests, suites.Failures, len(tc.stored))
+			}
+			stdout.Reset()
+			if code := writePreflight(&stdout, &stderr, "sarif", decisions); code != tc.wantCode {
+				t.Errorf("sarif: exit code %d, want %d", code, tc.wantCode)
+			}
+			if !json.Valid(stdout.Bytes()) || !strings.Contains(stdout.String(), `"version": "2.1.0"`) {
+				t.Errorf("sarif: not a SARIF 2.1.0 log:\n%s", stdout.String())
+			}
 		})
 	}
 }
@@ -359,5 +392,42 @@ spec:
 	_, stdout, _ = runCLI(t, "", "check", "--cluster-domain", "corp.example", path)
 	if strings.Contains(stdout, "[SW1011]") {
 		t.Errorf("with --cluster-domain corp.example the Service provides the host:\n%s", stdout)
+	}
+}
+
+// TestCheckCIFormats: -o sarif and -o junit keep check's exit codes and
+// print only the report on stdout; SARIF names the files relative to the
+// working directory.
+func TestCheckCIFormats(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.MkdirAll("deploy", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"deploy/allowed.yaml": checkAllowedSidecar, "deploy/denied.yaml": checkDeniedSidecar} {
+		if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		format   string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"sarif", []string{"deploy/allowed.yaml"}, 0, []string{`"ruleId": "SW0406"`, `"level": "warning"`, `"uri": "deploy/allowed.yaml"`}},
+		{"sarif", []string{"deploy"}, 1, []string{`"ruleId": "SW0002"`, `"level": "error"`, `"uri": "deploy/denied.yaml"`, `"startLine": 8`}},
+		{"junit", []string{"deploy/allowed.yaml"}, 0, []string{`tests="1" failures="0"`, "<system-out>warning: "}},
+		{"junit", []string{"deploy"}, 1, []string{`tests="2" failures="1"`, `<failure message="Sidecar.networking.istio.io &#34;broken&#34; is invalid`}},
+	} {
+		code, stdout, stderr := runCLI(t, "", append([]string{"check", "-o", tc.format}, tc.args...)...)
+		if code != tc.wantCode || stderr != "" {
+			t.Errorf("-o %s %v: exit code %d (stderr %q), want %d", tc.format, tc.args, code, stderr, tc.wantCode)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("-o %s %v: output lacks %s:\n%s", tc.format, tc.args, want, stdout)
+			}
+		}
 	}
 }

@@ -11,9 +11,16 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/resolve"
+	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
 )
 
 const resolveManifests = `
@@ -344,7 +351,7 @@ func TestResolveUsageErrors(t *testing.T) {
 	}{
 		{"no namespace", []string{path}, "--namespace is required"},
 		{"invalid namespace", []string{"--namespace", "Prod", path}, "--namespace"},
-		{"no path", []string{"--namespace", "prod"}, "at least one PATH"},
+		{"no path", []string{"--namespace", "prod"}, "at least one PATH is required (or a POD, or --cluster)"},
 		{"label without =", []string{"--namespace", "prod", "--labels", "app", path}, "--labels"},
 		{"label with empty key", []string{"--namespace", "prod", "--labels", "=x", path}, "--labels"},
 		{"invalid label value", []string{"--namespace", "prod", "--labels", "app=a b", path}, "--labels"},
@@ -355,7 +362,14 @@ func TestResolveUsageErrors(t *testing.T) {
 		{"bad IP family", []string{"--namespace", "prod", "--ip-family", "ipv5", path}, "--ip-family"},
 		{"bad namespace labels", []string{"--namespace", "prod", "--namespace-labels", "a", path}, "--namespace-labels"},
 		{"bad output", []string{"--namespace", "prod", "-o", "yaml", path}, "-o must be"},
-		{"unknown flag", []string{"--cluster", "--namespace", "prod", path}, "flag provided but not defined"},
+		{"unknown flag", []string{"--bogus", "--namespace", "prod", path}, "flag provided but not defined"},
+		{"two pods", []string{"--cluster", "-n", "prod", "a", "b"}, "give one POD"},
+		{"a file with --cluster", []string{"--cluster", "-n", "prod", path}, "must name a pod"},
+		{"a manifest name with --cluster", []string{"--cluster", "-n", "prod", "sidecars.yaml"}, "must name a pod"},
+		{"a pod's labels come from the cluster", []string{"-n", "prod", "--labels", "app=x", "ratings-1"}, "--labels: the labels, annotations and hostNetwork of pod ratings-1 come from the cluster"},
+		{"a pod's hostNetwork comes from the cluster", []string{"-n", "prod", "--host-network", "ratings-1"}, "--host-network"},
+		{"namespace labels come from the cluster", []string{"--cluster", "-n", "prod", "--namespace-labels", "a=b"}, "--namespace-labels: the namespace's labels come from the cluster"},
+		{"a pod without a namespace", []string{"ratings-1"}, "--namespace is required"},
 		{"missing file", []string{"--namespace", "prod", filepath.Join(t.TempDir(), "nope.yaml")}, "nope.yaml"},
 		{"malformed Sidecar", []string{"--namespace", "prod", bad}, "spec.egres"},
 	}
@@ -377,4 +391,230 @@ func TestResolveHelp(t *testing.T) {
 	if code != exitOK || !strings.Contains(stderr, "Usage: sidecar-webhook resolve") {
 		t.Errorf("-h: exit %d, stderr %q", code, stderr)
 	}
+}
+
+// TestResolveArgumentNamesPod: one argument that is no file or directory,
+// does not end like a manifest and is a valid pod name is a pod in the
+// live cluster; anything else is a PATH.
+func TestResolveArgumentNamesPod(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir("manifests", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args      []string
+		wantPod   string
+		wantPaths []string
+	}{
+		{args: []string{"-n", "prod", "ratings-7d9f8-x2x"}, wantPod: "ratings-7d9f8-x2x"},
+		{args: []string{"-n", "prod", "web.v2"}, wantPod: "web.v2"},
+		{args: []string{"-n", "prod", "manifests"}, wantPaths: []string{"manifests"}},
+		{args: []string{"-n", "prod", "missing.yaml"}, wantPaths: []string{"missing.yaml"}},
+		{args: []string{"-n", "prod", "Missing"}, wantPaths: []string{"Missing"}},
+		{args: []string{"-n", "prod", "-"}, wantPaths: []string{"-"}},
+		{args: []string{"-n", "prod", "a", "b"}, wantPaths: []string{"a", "b"}},
+		{args: []string{"--cluster", "-n", "prod", "--labels", "app=x"}},
+		// Flags after the arguments, as with kubectl.
+		{args: []string{"-n", "prod", "ratings-1", "-o", "json"}, wantPod: "ratings-1"},
+		{args: []string{"manifests", "-n", "prod", "-"}, wantPaths: []string{"manifests", "-"}},
+	} {
+		var stderr bytes.Buffer
+		cfg, err := parseResolveFlags(tc.args, &stderr)
+		if err != nil {
+			t.Errorf("%v: %v (%s)", tc.args, err, stderr.String())
+			continue
+		}
+		if slices.Contains(tc.args, "-o") && cfg.output != "json" {
+			t.Errorf("%v: output %q, want json", tc.args, cfg.output)
+		}
+		if cfg.pod != tc.wantPod || cfg.cluster != (tc.wantPaths == nil) || !slices.Equal(cfg.paths, tc.wantPaths) {
+			t.Errorf("%v: pod %q, cluster %v, paths %v; want pod %q, paths %v", tc.args, cfg.pod, cfg.cluster, cfg.paths, tc.wantPod, tc.wantPaths)
+		}
+	}
+}
+
+// clusterObjects is a cluster: namespace prod with injection, Istio's mesh
+// config with interception NONE, a Sidecar for app=ratings, and pods.
+func clusterObjects(t *testing.T) []client.Object {
+	t.Helper()
+	s, errs := sidecar.Decode([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":"ratings","namespace":"prod","creationTimestamp":"2024-01-01T00:00:00Z"},
+		"spec":{"workloadSelector":{"labels":{"app":"ratings"}},"egress":[{"port":{"number":3306,"protocol":"MYSQL","name":"mysql"},"hosts":["*/mysql.foo.com"]}]}}`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	pod := func(name string, labels, annotations map[string]string, hostNetwork bool, ips ...string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: name, Labels: labels, Annotations: annotations},
+			Spec: corev1.PodSpec{HostNetwork: hostNetwork, Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
+		for _, ip := range ips {
+			p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
+		}
+		return p
+	}
+	return []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{"istio-injection": "enabled"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio"},
+			Data: map[string]string{"mesh": "defaultConfig:\n  interceptionMode: NONE\n"}},
+		s,
+		// Admitted before the Sidecar existed: the webhook recorded scope
+		// none, and nothing has updated it since.
+		pod("ratings-1", map[string]string{"app": "ratings"}, map[string]string{resolve.AnnotationSidecarScope: "none", "other": "kept"}, false, "fd00::5"),
+		pod("ratings-2", map[string]string{"app": "ratings"}, map[string]string{resolve.AnnotationSidecarScope: "workload", resolve.AnnotationSidecar: "prod/ratings"}, false, "10.0.0.7"),
+		pod("node-agent", map[string]string{"app": "ratings"}, nil, true, "10.0.0.1"),
+	}
+}
+
+// resolveInCluster runs resolve with args against a fake cluster.
+func resolveInCluster(t *testing.T, objects []client.Object, args ...string) (resolveOutput, string, error) {
+	t.Helper()
+	scheme, err := informer.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objects...).Build()
+	var stderr bytes.Buffer
+	cfg, err := parseResolveFlags(args, &stderr)
+	if err != nil {
+		t.Fatalf("%v: %v (%s)", args, err, stderr.String())
+	}
+	if !cfg.cluster {
+		t.Fatalf("%v: not read from the cluster", args)
+	}
+	in, err := clusterInput(context.Background(), reader, cfg)
+	if err != nil {
+		return resolveOutput{}, "", err
+	}
+	out := resolveFor(in, cfg)
+	var text bytes.Buffer
+	if err := writeResolution(&text, out); err != nil {
+		t.Fatal(err)
+	}
+	return out, text.String(), nil
+}
+
+// TestResolveFromCluster: a running pod is judged with its own labels,
+// annotations, hostNetwork and addresses, as a running pod; the mesh config
+// comes from the cluster; the pod's annotations are compared with what
+// resolves now.
+func TestResolveFromCluster(t *testing.T) {
+	objects := clusterObjects(t)
+	mysql := []defaults.EffectiveListener{{Direction: "egress", Port: 3306, Protocol: "MYSQL", Name: "mysql", Hosts: []string{"*/mysql.foo.com"},
+		CaptureMode: "DEFAULT", BindToPort: true}}
+	tests := []struct {
+		name string
+		args []string
+		want resolveOutput
+	}{
+		{
+			name: "a pod whose annotations are out of date",
+			args: []string{"-n", "prod", "ratings-1"},
+			want: resolveOutput{
+				Pod: "prod/ratings-1", Proxy: mesh.SidecarProxy, ProxyReason: "recorded when the pod was admitted",
+				Sidecar: "prod/ratings", Scope: "workload", Conflicts: []string{},
+				// Interception NONE from the cluster's mesh config; IPv6
+				// from the pod's address.
+				InterceptionMode: "NONE", IPFamily: mesh.IPv6,
+				Egress:  withBinds(mysql, "::1"),
+				Ingress: []defaults.EffectiveListener{},
+				Annotations: &annotationCheck{Agree: false,
+					Pod: map[string]string{resolve.AnnotationSidecarScope: "none"},
+					Now: map[string]string{resolve.AnnotationSidecarScope: "workload", resolve.AnnotationSidecar: "prod/ratings"}},
+			},
+		},
+		{
+			name: "--ip-family wins over the pod's addresses",
+			args: []string{"-n", "prod", "--ip-family", "ipv4", "ratings-1"},
+			want: resolveOutput{
+				Pod: "prod/ratings-1", Proxy: mesh.SidecarProxy, ProxyReason: "recorded when the pod was admitted",
+				Sidecar: "prod/ratings", Scope: "workload", Conflicts: []string{}, InterceptionMode: "NONE", IPFamily: mesh.IPv4,
+				Egress: withBinds(mysql, "127.0.0.1"), Ingress: []defaults.EffectiveListener{},
+				Annotations: &annotationCheck{Agree: false,
+					Pod: map[string]string{resolve.AnnotationSidecarScope: "none"},
+					Now: map[string]string{resolve.AnnotationSidecarScope: "workload", resolve.AnnotationSidecar: "prod/ratings"}},
+			},
+		},
+		{
+			name: "a pod whose annotations agree",
+			args: []string{"--cluster", "--namespace", "prod", "ratings-2"},
+			want: resolveOutput{
+				Pod: "prod/ratings-2", Proxy: mesh.SidecarProxy, ProxyReason: "recorded when the pod was admitted",
+				Sidecar: "prod/ratings", Scope: "workload", Conflicts: []string{}, InterceptionMode: "NONE", IPFamily: mesh.IPv4,
+				Egress: withBinds(mysql, "127.0.0.1"), Ingress: []defaults.EffectiveListener{},
+				Annotations: &annotationCheck{Agree: true,
+					Pod: map[string]string{resolve.AnnotationSidecarScope: "workload", resolve.AnnotationSidecar: "prod/ratings"},
+					Now: map[string]string{resolve.AnnotationSidecarScope: "workload", resolve.AnnotationSidecar: "prod/ratings"}},
+			},
+		},
+		{
+			name: "a hostNetwork pod: no proxy, no annotations",
+			args: []string{"-n", "prod", "node-agent"},
+			want: resolveOutput{
+				Pod: "prod/node-agent", Proxy: mesh.NoProxy, ProxyReason: "hostNetwork pods are never injected",
+				Conflicts: []string{}, IPFamily: mesh.IPv4, Egress: []defaults.EffectiveListener{}, Ingress: []defaults.EffectiveListener{},
+				Annotations: &annotationCheck{Agree: true, Pod: map[string]string{}, Now: map[string]string{}},
+			},
+		},
+		{
+			name: "labels: a pod about to be created",
+			args: []string{"--cluster", "-n", "prod", "--labels", "app=ratings"},
+			want: resolveOutput{
+				Proxy: mesh.SidecarProxy, ProxyReason: "injected by the default injector selectors (namespace labelled istio-injection=enabled)",
+				Sidecar: "prod/ratings", Scope: "workload", Conflicts: []string{}, InterceptionMode: "NONE", IPFamily: mesh.IPv4,
+				Egress: withBinds(mysql, "127.0.0.1"), Ingress: []defaults.EffectiveListener{},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := resolveInCluster(t, objects, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	_, text, err := resolveInCluster(t, objects, "-n", "prod", "ratings-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Pod: prod/ratings-1 (read from the cluster)\n",
+		"Sidecar: prod/ratings (scope workload)\n",
+		"Annotations: the pod's sidecar-webhook.io/ annotations disagree with this resolution:\n" +
+			"  sidecar-webhook.io/sidecar: absent on the pod, \"prod/ratings\" now\n" +
+			"  sidecar-webhook.io/sidecar-scope: \"none\" on the pod, \"workload\" now\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	_, text, _ = resolveInCluster(t, objects, "-n", "prod", "ratings-2")
+	if !strings.Contains(text, "Annotations: the pod's sidecar-webhook.io/ annotations agree with this resolution\n") {
+		t.Errorf("text:\n%s", text)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-n", "prod", "nope"}, `pod prod/nope not found (nor a file or directory named "nope")`},
+		{[]string{"-n", "staging", "ratings-1"}, `namespace "staging" does not exist in the cluster`},
+	} {
+		if _, _, err := resolveInCluster(t, objects, tc.args...); err == nil || err.Error() != tc.want {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// withBinds sets the binds of listeners that bind under interception NONE.
+func withBinds(listeners []defaults.EffectiveListener, binds ...string) []defaults.EffectiveListener {
+	out := slices.Clone(listeners)
+	for i := range out {
+		out[i].Binds = binds
+	}
+	return out
 }

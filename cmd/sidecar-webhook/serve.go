@@ -40,6 +40,7 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", mesh.DefaultClusterDomain, "the cluster's DNS domain, which Service host names end in (name.namespace.svc.DOMAIN)")
 	fs.StringVar(&cfg.IPFamily, "ip-family", server.IPFamilyAuto, "the pods' IP family, which decides the egress bind default: auto (detect from the nodes' pod CIDRs, else Service default/kubernetes), ipv4, ipv6 or dual")
 	fs.DurationVar(&cfg.AuditInterval, "audit-interval", time.Minute, "how often existing Sidecars are audited for conflicts (0 disables)")
+	fs.BoolVar(&cfg.PolicyReports, "policy-reports", true, "while the wgpolicyk8s.io PolicyReport CRD is installed, the audit keeps one PolicyReport per namespace with findings (conflicts, Sidecars without effect)")
 	fs.StringVar(&cfg.PodConflicts, "pod-conflicts", "warn", "warn or deny: what to do with a pod that several Sidecars select")
 	fs.BoolVar(&cfg.ReconcilePods, "reconcile-pods", true, "keep pod annotations true when Sidecars or pod labels change")
 	fs.Float64Var(&cfg.PodReconcileQPS, "pod-reconcile-qps", 20, "maximum pod annotation patches per second")

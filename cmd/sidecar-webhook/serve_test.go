@@ -38,3 +38,26 @@ func TestConfirmReadsFlag(t *testing.T) {
 		t.Errorf("--confirm-reads=maybe was accepted")
 	}
 }
+
+// TestPolicyReportsFlag: PolicyReports are on unless turned off (they are
+// written only while their CRD is installed).
+func TestPolicyReportsFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{args: nil, want: true},
+		{args: []string{"--policy-reports=false"}, want: false},
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg := defaultServerConfig()
+		bindServerFlags(fs, &cfg)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if cfg.PolicyReports != tc.want {
+			t.Errorf("%v: PolicyReports = %v, want %v", tc.args, cfg.PolicyReports, tc.want)
+		}
+	}
+}

@@ -181,3 +181,30 @@ func TestModuleFileReplacedVersion(t *testing.T) {
 		t.Errorf("ModuleFile = %s, want %s", got, want)
 	}
 }
+
+// TestPolicyReportCRD: the pinned module ships the PolicyReport CRD where
+// the tests look for it.
+func TestPolicyReportCRD(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads a large module")
+	}
+	p, err := PolicyReportCRD(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind: CustomResourceDefinition", "name: policyreports.wgpolicyk8s.io", "name: v1alpha2"} {
+		if !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("%s lacks %q", p, want)
+		}
+	}
+	if _, err := DownloadedFile(t.Context(), PolicyReportModule, PolicyReportVersion, "no/such/file.yaml"); err == nil {
+		t.Errorf("a missing file was found")
+	}
+	if _, err := DownloadedFile(t.Context(), PolicyReportModule, PolicyReportVersion, "../escape.yaml"); err == nil {
+		t.Errorf("a path outside the module was accepted")
+	}
+}

@@ -57,6 +57,48 @@ type Decision struct {
 	// what is allowed. Empty when allowed.
 	Errors   []string `json:"errors"`
 	Warnings []string `json:"warnings"`
+	// Findings are Errors and Warnings again, in that order, structured for
+	// tools: the rule, the field, where the field is written, and the same
+	// text.
+	Findings []Finding `json:"findings"`
+}
+
+// Finding is one error or warning of a decision.
+type Finding struct {
+	// Rule is the rule's ID ("SW0301"); empty only for a problem no rule
+	// names.
+	Rule rules.ID `json:"rule,omitempty"`
+	// Severity is error for a reason of a denial, warning otherwise (a
+	// would-be denial under enforcement=warn is a warning).
+	Severity rules.Severity `json:"severity"`
+	// Field is the field path ("spec.egress[0].port"); empty for the object
+	// as a whole.
+	Field string `json:"field,omitempty"`
+	// Line and Column are where Field is written in File (1-based): its
+	// key, or its closest written parent; 0 for objects read from the
+	// cluster.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
+	// Message is the text as in Errors or Warnings, the rule's ID in it.
+	Message string `json:"message"`
+}
+
+// warn records a warning.
+func (d *Decision) warn(w validation.Warning) {
+	text := w.String()
+	d.Warnings = append(d.Warnings, text)
+	f := Finding{Rule: w.Rule, Severity: rules.Warning, Message: text}
+	if w.Path != nil {
+		f.Field = w.Path.String()
+	}
+	d.Findings = append(d.Findings, f)
+}
+
+// locate fills in where each finding's field is written in d.
+func (d *Decision) locate(doc Document) {
+	for i := range d.Findings {
+		d.Findings[i].Line, d.Findings[i].Column = doc.Position(d.Findings[i].Field)
+	}
 }
 
 // Check builds the cluster state from every non-Sidecar document, then
@@ -167,9 +209,10 @@ func MeshConfig(docs []Document, istioNamespace, revision string) (cfg mesh.Conf
 
 // decide makes the decision on one Sidecar document and returns the object
 // as it would be stored when it is admitted (nil otherwise).
-func decide(d Document, view clusterview.View, stored map[string]*sidecar.Sidecar, opts Options) (Decision, *sidecar.Sidecar) {
+func decide(d Document, view clusterview.View, stored map[string]*sidecar.Sidecar, opts Options) (dec Decision, admitted *sidecar.Sidecar) {
 	ns := namespaceOf(d, opts.DefaultNamespace)
-	dec := Decision{Kind: d.Kind, APIVersion: d.APIVersion, Namespace: ns, Name: d.Name, File: d.File, Line: d.Line, Errors: []string{}, Warnings: []string{}}
+	dec = Decision{Kind: d.Kind, APIVersion: d.APIVersion, Namespace: ns, Name: d.Name, File: d.File, Line: d.Line, Errors: []string{}, Warnings: []string{}, Findings: []Finding{}}
+	defer func() { dec.locate(d) }()
 	name := d.Name
 	if name == "" {
 		name = "<generated>"
@@ -177,8 +220,8 @@ func decide(d Document, view clusterview.View, stored map[string]*sidecar.Sideca
 	// The API server serves only some versions; anything else would be
 	// refused there ("no matches for kind"), so it is denied here too.
 	if gv, _ := schema.ParseGroupVersion(d.APIVersion); !sidecar.IsServedGVK(gv.WithKind(d.Kind)) {
-		dec.deny(name, field.ErrorList{field.NotSupported(field.NewPath("apiVersion"), d.APIVersion,
-			[]string{sidecar.Group + "/v1alpha3", sidecar.Group + "/v1beta1", sidecar.Group + "/v1"})})
+		dec.deny(name, field.ErrorList{rules.UnservedVersion.On(field.NotSupported(field.NewPath("apiVersion"), d.APIVersion,
+			[]string{sidecar.Group + "/v1alpha3", sidecar.Group + "/v1beta1", sidecar.Group + "/v1"}))})
 		return dec, nil
 	}
 	// The same steps the API server takes: mutate (default), then validate.
@@ -188,7 +231,7 @@ func decide(d Document, view clusterview.View, stored map[string]*sidecar.Sideca
 		if err := json.Unmarshal(d.JSON, &generic); err == nil {
 			changes, notes := defaults.Apply(generic, opts.Defaults)
 			for _, n := range notes {
-				dec.Warnings = append(dec.Warnings, validation.Warning{Rule: n.Rule, Path: field.NewPath(n.Path), Message: n.Message}.String())
+				dec.warn(validation.Warning{Rule: n.Rule, Path: field.NewPath(n.Path), Message: n.Message})
 			}
 			if len(changes) > 0 {
 				if defaulted, err := json.Marshal(generic); err == nil {
@@ -203,7 +246,9 @@ func decide(d Document, view clusterview.View, stored map[string]*sidecar.Sideca
 	}
 	obj.Namespace = ns
 	result := validation.Decide(obj, stored[ns+"/"+obj.Name], view, opts.Validation)
-	dec.Warnings = append(dec.Warnings, result.Warnings.Strings()...)
+	for _, w := range result.Warnings {
+		dec.warn(w)
+	}
 	if !result.Allowed() {
 		dec.deny(name, result.Errors)
 		return dec, nil
@@ -214,12 +259,17 @@ func decide(d Document, view clusterview.View, stored map[string]*sidecar.Sideca
 
 // deny records a denial: the message the webhook would send, and each
 // field error on its own.
+// Findings of errors come before those of warnings.
 func (d *Decision) deny(name string, errs field.ErrorList) {
 	d.Message = validation.DenialStatus(name, errs).Message
 	d.Errors = make([]string, 0, len(errs))
+	findings := make([]Finding, 0, len(errs)+len(d.Findings))
 	for _, e := range errs {
-		d.Errors = append(d.Errors, rules.Text(e))
+		text := rules.Text(e)
+		d.Errors = append(d.Errors, text)
+		findings = append(findings, Finding{Rule: rules.Of(e), Severity: rules.Error, Field: e.Field, Message: text})
 	}
+	d.Findings = append(findings, d.Findings...)
 }
 
 func isSidecar(d Document) bool {
@@ -337,7 +387,9 @@ func Preflight(stored []*sidecar.Sidecar, view clusterview.View) []Decision {
 	for _, s := range sorted {
 		d := clusterDecision(s.Namespace, s.Name)
 		result := validation.Preflight(s, view)
-		d.Warnings = append(d.Warnings, result.Warnings.Strings()...)
+		for _, w := range result.Warnings {
+			d.warn(w)
+		}
 		if result.Allowed() {
 			d.Allowed = true
 		} else {
@@ -352,6 +404,6 @@ func Preflight(stored []*sidecar.Sidecar, view clusterview.View) []Decision {
 func clusterDecision(namespace, name string) Decision {
 	return Decision{
 		Kind: sidecar.Kind, APIVersion: sidecar.Group + "/v1", Namespace: namespace, Name: name,
-		File: ClusterFile, Errors: []string{}, Warnings: []string{},
+		File: ClusterFile, Errors: []string{}, Warnings: []string{}, Findings: []Finding{},
 	}
 }

@@ -31,6 +31,14 @@ type Document struct {
 	JSON []byte
 	// APIVersion, Kind, Namespace and Name are read from the object.
 	APIVersion, Kind, Namespace, Name string
+
+	// source is the document's text as read (YAML or JSON), which Position
+	// searches; sourceLine is the line in File where it starts (Line is
+	// where its content starts, after comments and separators); item is the
+	// index of this object in a kind: List document, or -1.
+	source     []byte
+	sourceLine int
+	item       int
 }
 
 // Location names the document for messages: "dir/a.yaml:14".
@@ -129,7 +137,7 @@ func parseStream(name string, r io.Reader) ([]Document, error) {
 		if err != nil {
 			return nil, &ReadError{File: name, Line: line, Err: err}
 		}
-		start := line + leadingLines(chunk)
+		chunkLine, start := line, line+leadingLines(chunk)
 		// The reader consumes the "---" line that ends a document without
 		// returning it, so count it here; after the last document there is
 		// no next start to get wrong.
@@ -144,12 +152,15 @@ func parseStream(name string, r io.Reader) ([]Document, error) {
 		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
 			continue
 		}
-		items, err := expandLists(js)
+		items, list, err := expandLists(js)
 		if err != nil {
 			return nil, &ReadError{File: name, Line: start, Err: err}
 		}
-		for _, item := range items {
-			d := Document{File: name, Line: start, JSON: item}
+		for i, item := range items {
+			d := Document{File: name, Line: start, JSON: item, source: chunk, sourceLine: chunkLine, item: -1}
+			if list {
+				d.item = i
+			}
 			var head struct {
 				APIVersion any `json:"apiVersion"`
 				Kind       any `json:"kind"`
@@ -173,20 +184,20 @@ func parseStream(name string, r io.Reader) ([]Document, error) {
 }
 
 // expandLists turns a `kind: List` (what `kubectl get -o yaml` prints) into
-// its items; any other object is returned as is.
-func expandLists(js []byte) ([][]byte, error) {
-	var list struct {
+// its items (list is true); any other object is returned as is.
+func expandLists(js []byte) (items [][]byte, list bool, err error) {
+	var l struct {
 		Kind  string            `json:"kind"`
 		Items []json.RawMessage `json:"items"`
 	}
-	if err := json.Unmarshal(js, &list); err != nil || !strings.HasSuffix(list.Kind, "List") || list.Items == nil {
-		return [][]byte{js}, nil
+	if err := json.Unmarshal(js, &l); err != nil || !strings.HasSuffix(l.Kind, "List") || l.Items == nil {
+		return [][]byte{js}, false, nil
 	}
-	out := make([][]byte, 0, len(list.Items))
-	for _, it := range list.Items {
+	out := make([][]byte, 0, len(l.Items))
+	for _, it := range l.Items {
 		out = append(out, it)
 	}
-	return out, nil
+	return out, true, nil
 }
 
 func leadingLines(chunk []byte) int {

@@ -21,8 +21,10 @@ import (
 const EventReasonConflict = "SidecarConflict"
 
 // auditor periodically looks for conflicts among existing Sidecars and
-// reports each as a Warning Event on the Sidecar and in a gauge. Only the
-// leader runs it, so replicas do not repeat each other's Events.
+// reports each as a Warning Event on the Sidecar and in a gauge; with
+// reports, it also keeps a PolicyReport per namespace with findings
+// (conflicts, and Sidecars without effect). Only the leader runs it, so
+// replicas do not repeat each other's Events.
 type auditor struct {
 	view     *informer.View
 	reader   client.Reader
@@ -30,6 +32,8 @@ type auditor struct {
 	interval time.Duration
 	gauge    prometheus.Gauge
 	log      logr.Logger
+	// reports writes PolicyReports; nil with --policy-reports=false.
+	reports *policyReporter
 }
 
 func newAuditGauge(reg prometheus.Registerer) (prometheus.Gauge, error) {
@@ -58,9 +62,16 @@ func (a *auditor) Start(ctx context.Context) error {
 }
 
 func (a *auditor) runOnce(ctx context.Context) {
-	findings := validation.Audit(a.view)
-	a.gauge.Set(float64(len(findings)))
+	findings := validation.AuditReport(a.view)
+	conflicting, withoutEffect := 0, 0
 	for _, f := range findings {
+		if len(f.Warnings) > 0 {
+			withoutEffect++
+		}
+		if len(f.Errors) == 0 {
+			continue
+		}
+		conflicting++
 		obj := &networkingv1.Sidecar{}
 		if err := a.reader.Get(ctx, client.ObjectKey{Namespace: f.Namespace, Name: f.Name}, obj); err != nil {
 			continue
@@ -71,7 +82,13 @@ func (a *auditor) runOnce(ctx context.Context) {
 		}
 		a.recorder.Eventf(obj, nil, corev1.EventTypeWarning, EventReasonConflict, "Audit", "%s", eventNote(strings.Join(messages, "; ")))
 	}
-	a.log.Info("audit finished", "conflictingSidecars", len(findings))
+	a.gauge.Set(float64(conflicting))
+	if a.reports != nil {
+		if err := a.reports.sync(ctx, findings); err != nil {
+			a.log.Error(err, "writing PolicyReports")
+		}
+	}
+	a.log.Info("audit finished", "conflictingSidecars", conflicting, "sidecarsWithoutEffect", withoutEffect)
 }
 
 // maxEventNote is the API server's limit on an events.k8s.io Event's note.

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -64,6 +63,9 @@ type Config struct {
 	// AuditInterval is how often existing Sidecars are checked for
 	// conflicts; 0 disables the audit.
 	AuditInterval time.Duration
+	// PolicyReports has the audit keep a wgpolicyk8s.io PolicyReport per
+	// namespace with findings, while that CRD is installed.
+	PolicyReports bool
 
 	// LeaderElect elects one replica to run the audit and the reconciler
 	// and, with a Lease of its own, one replica to decide every Sidecar
@@ -229,10 +231,7 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		LeaseDuration: ptr(60 * time.Second),
 		RenewDeadline: ptr(45 * time.Second),
 		RetryPeriod:   ptr(5 * time.Second),
-		Cache: cache.Options{
-			DefaultTransform: informer.NewTransform(),
-			ByObject:         informer.ByObject(cfg.IstioNamespace),
-		},
+		Cache:         informer.CacheOptions(scheme, cfg.IstioNamespace),
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Host:    cfg.Host,
 			Port:    cfg.Port,
@@ -310,10 +309,16 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		if err != nil {
 			return err
 		}
-		if err := mgr.Add(&auditor{
+		a := &auditor{
 			view: view, reader: mgr.GetAPIReader(), recorder: mgr.GetEventRecorder("sidecar-webhook"),
 			interval: cfg.AuditInterval, gauge: gauge, log: log.WithName("audit"),
-		}); err != nil {
+		}
+		if cfg.PolicyReports {
+			if a.reports, err = newPolicyReporter(restConfig, log.WithName("policy-reports")); err != nil {
+				return err
+			}
+		}
+		if err := mgr.Add(a); err != nil {
 			return err
 		}
 	}

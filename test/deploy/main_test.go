@@ -121,7 +121,14 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "deploy: Istio CRDs: %v\n", err)
 		return 1
 	}
-	env.crdFiles = append(certManagerCRDs, istioCRDs)
+	// The audit's PolicyReports: with their CRD, `kubectl auth can-i` can
+	// name the resource (rbac_test.go).
+	policyReportCRD, err := crds.PolicyReportCRD(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "deploy: PolicyReport CRD: %v\n", err)
+		return 1
+	}
+	env.crdFiles = append(certManagerCRDs, istioCRDs, policyReportCRD)
 
 	tmp, err := os.MkdirTemp("", "sidecar-webhook-deploy-")
 	if err != nil {

@@ -101,6 +101,9 @@ func testRBACLeastPrivilege(t *testing.T, inst *installation) {
 		{[]string{"list", "watch"}, "mutatingwebhookconfigurations.admissionregistration.k8s.io", []string{allNamespaces}, true, "Istio's injector configurations (which revisions inject)"},
 		{[]string{"list"}, "nodes", []string{allNamespaces}, true, "the nodes' pod CIDRs (the cluster's IP family)"},
 		{[]string{"get", "watch", "patch", "update", "delete"}, "nodes", []string{allNamespaces}, false, "nodes are listed once at start, nothing more"},
+		{[]string{"list", "create", "update", "delete"}, "policyreports.wgpolicyk8s.io", []string{allNamespaces}, true, "the audit's PolicyReports (one per namespace with findings)"},
+		{[]string{"get", "watch", "patch", "deletecollection"}, "policyreports.wgpolicyk8s.io", []string{allNamespaces}, false, "the audit lists its reports once per run and writes each on its own"},
+		{[]string{"create", "update", "delete"}, "clusterpolicyreports.wgpolicyk8s.io", []string{allNamespaces}, false, "the audit's findings are namespaced"},
 	}
 	// Over a hundred questions: ask a few at a time.
 	var (

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sidecar-webhook/sidecar-webhook/internal/decider"
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
@@ -83,7 +84,7 @@ func holder(leaseNamespace string) (string, error) {
 func waitSteadyLeader(t *testing.T, leaseNamespace string, procs []*webhookProc, timeout time.Duration) *webhookProc {
 	t.Helper()
 	var leader *webhookProc
-	took := eventually(t, timeout, "a warm decision leader", func() error {
+	took := testenv.Eventually(t, timeout, "a warm decision leader", func(context.Context) error {
 		id, err := holder(leaseNamespace)
 		if err != nil {
 			return err
@@ -521,7 +522,7 @@ func TestDeciderLeaderRestarted(t *testing.T) {
 	}
 	<-stopped
 	t.Logf("the leader exited; the other replica: %s = %v", decider.MetricLeader, other.metric(decider.MetricLeader))
-	eventually(t, 5*time.Second, "the other replica leading (the Lease was released)", func() error {
+	testenv.Eventually(t, 5*time.Second, "the other replica leading (the Lease was released)", func(context.Context) error {
 		if v := other.metric(decider.MetricLeader); v != 1 {
 			return fmt.Errorf("%s = %v", decider.MetricLeader, v)
 		}
@@ -604,7 +605,7 @@ func TestDeciderLeaseLost(t *testing.T) {
 	}
 
 	proxy.restore()
-	eventually(t, 30*time.Second, "the cut-off replica following the new leader", func() error {
+	testenv.Eventually(t, 30*time.Second, "the cut-off replica following the new leader", func(context.Context) error {
 		ns := createNamespace(t, "restored-probe")
 		r := cutOff.sidecar(ns, "default", namespaceWideSpec())
 		if !r.response.Allowed {

@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 const (
@@ -78,7 +80,7 @@ func TestAPIServerOutage(t *testing.T) {
 			}
 		}
 	})
-	eventually(t, 10*time.Second, "the API server refuses connections", func() error {
+	testenv.Eventually(t, 10*time.Second, "the API server refuses connections", func(context.Context) error {
 		if err := apiServerReachable(); !isConnRefused(err) {
 			return fmt.Errorf("still reachable: %v", err)
 		}
@@ -154,7 +156,7 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Errorf("stale: a pod in %s is no longer annotated with %s/default: %s", x, x, r.response.Patch)
 	}
 	// The staleness is logged at the first probe past it.
-	eventually(t, 5*outageCheckInterval, "the log reports the lost contact and the staleness", func() error {
+	testenv.Eventually(t, 5*outageCheckInterval, "the log reports the lost contact and the staleness", func(context.Context) error {
 		logs := tail(p.logPath, 500)
 		if !strings.Contains(logs, "cannot reach the API server") || !strings.Contains(logs, "longer than the maximum staleness") {
 			return fmt.Errorf("not in the log yet")
@@ -170,7 +172,7 @@ func TestAPIServerOutage(t *testing.T) {
 	restarted = true
 	back := time.Now()
 	t.Logf("API server back after an outage of %s", back.Sub(stopped).Round(100*time.Millisecond))
-	readyAgain := eventually(t, 30*time.Second, "/readyz 200 again", func() error {
+	readyAgain := testenv.Eventually(t, 30*time.Second, "/readyz 200 again", func(context.Context) error {
 		code, b, err := p.readyz("")
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("%d %v %s", code, err, b)

@@ -1,12 +1,14 @@
 package faults_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	networkingapi "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -135,7 +137,7 @@ func TestDenialsStayInTheirNamespace(t *testing.T) {
 
 	// Wait until the cache holds both tenants' objects: B's own denial
 	// names B's objects (which is fine: the request is in B).
-	eventually(t, 60*time.Second, "the cache holds tenant B's objects", func() error {
+	testenv.Eventually(t, 60*time.Second, "the cache holds tenant B's objects", func(context.Context) error {
 		r := p.sidecar(b, "b-probe", selectorSpec(shared))
 		for _, want := range []string{"b-private-sidecar", "b-private-deploy", "b-private-we"} {
 			if !strings.Contains(r.message(), want) {
@@ -144,7 +146,7 @@ func TestDenialsStayInTheirNamespace(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 60*time.Second, "the cache holds tenant A's objects", func() error {
+	testenv.Eventually(t, 60*time.Second, "the cache holds tenant A's objects", func(context.Context) error {
 		r := p.sidecar(a, "a-probe", selectorSpec(shared))
 		if !strings.Contains(r.message(), "a-sidecar") || !strings.Contains(r.message(), "a-deploy") {
 			return fmt.Errorf("A's denial does not name a-sidecar and a-deploy yet: %q", r.message())

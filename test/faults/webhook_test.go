@@ -23,13 +23,11 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
@@ -63,7 +61,7 @@ type webhookProc struct {
 // leader election off and extra flags, and stops it when the test ends.
 func startWebhook(t *testing.T, extra ...string) *webhookProc {
 	t.Helper()
-	port, health, metrics := freePort(t), freePort(t), freePort(t)
+	port, health, metrics := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	p := &webhookProc{
 		t:          t,
 		addr:       net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
@@ -304,8 +302,9 @@ func sidecarReview(uid, namespace, name string, spec map[string]any) []byte {
 		"metadata":   map[string]any{"name": name, "namespace": namespace, "uid": uid},
 		"spec":       spec,
 	}
-	return reviewBody(uid, namespace, name, metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "Sidecar"},
-		metav1.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "sidecars"}, obj)
+	r := testenv.SidecarReview(uid, namespace, name, obj)
+	r.User = reviewUser
+	return r.MustBody()
 }
 
 // podReview is the AdmissionReview for a Pod CREATE.
@@ -316,37 +315,13 @@ func podReview(uid, namespace, name string, labels map[string]string) []byte {
 		"metadata":   map[string]any{"name": name, "namespace": namespace, "labels": labels},
 		"spec":       map[string]any{"containers": []any{map[string]any{"name": "app", "image": "registry.example/app:1"}}},
 	}
-	return reviewBody(uid, namespace, name, metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
-		metav1.GroupVersionResource{Version: "v1", Resource: "pods"}, obj)
+	r := testenv.PodReview(uid, namespace, name, obj)
+	r.User = reviewUser
+	return r.MustBody()
 }
 
-func reviewBody(uid, namespace, name string, kind metav1.GroupVersionKind, resource metav1.GroupVersionResource, obj map[string]any) []byte {
-	raw, err := json.Marshal(obj)
-	if err != nil {
-		panic(err)
-	}
-	dryRun := false
-	review := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID:         types.UID(uid),
-			Kind:        kind,
-			Resource:    resource,
-			RequestKind: &kind, RequestResource: &resource,
-			Namespace: namespace,
-			Name:      name,
-			Operation: admissionv1.Create,
-			UserInfo:  authenticationv1.UserInfo{Username: "faults-test", Groups: []string{"system:authenticated"}},
-			Object:    runtime.RawExtension{Raw: raw},
-			DryRun:    &dryRun,
-		},
-	}
-	b, err := json.Marshal(review)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
+// reviewUser is the user the reviews name, as the webhook logs it.
+const reviewUser = "faults-test"
 
 // selectorSpec is a valid Sidecar spec with a workloadSelector.
 func selectorSpec(labels map[string]string) map[string]any {
@@ -382,16 +357,6 @@ func newUID() string {
 	return hex.EncodeToString(b)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // createNamespace creates a namespace named prefix-<random>, labelled for
 // sidecar injection (its workloads run sidecar proxies, so they count for
 // conflicts and pod annotations). The local control plane runs no namespace
@@ -407,35 +372,13 @@ func createNamespace(t *testing.T, prefix string) string {
 // an API server restart the first requests may fail.
 func create(t *testing.T, obj client.Object) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := env.client.Create(ctx, obj)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("creating %T %s/%s: %v", obj, obj.GetNamespace(), obj.GetName(), err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
-// eventually retries cond every 200 ms until it returns nil or timeout
-// passes, and returns how long that took.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	err := testenv.WaitFor(context.Background(), 30*time.Second, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return env.client.Create(ctx, obj)
+	})
+	if err != nil {
+		t.Fatalf("creating %T %s/%s: %v", obj, obj.GetNamespace(), obj.GetName(), err)
 	}
 }
 
@@ -444,7 +387,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() er
 // namespace (want is "namespace/name"): then the cache holds it.
 func cachedSidecarFor(t *testing.T, p *webhookProc, namespace string, labels map[string]string, want string, timeout time.Duration) time.Duration {
 	t.Helper()
-	return eventually(t, timeout, "the cache shows "+want, func() error {
+	return testenv.Eventually(t, timeout, "the cache shows "+want, func(context.Context) error {
 		r := p.pod(namespace, "probe-"+newUID()[:6], labels)
 		if !r.response.Allowed {
 			return fmt.Errorf("pod denied: %s", r.message())
