@@ -25,7 +25,7 @@ func ratio(a, b float64) string {
 // targetLabel says in words which server answered.
 var targetLabel = map[string]string{
 	targetFloor:    "floor",
-	targetAlone:    "one replica deciding alone (confirming read)",
+	targetAlone:    "one replica, leader election off (an admitted Sidecar confirmed by a direct read)",
 	targetLeader:   "decision leader",
 	targetFollower: "follower (forwards to the leader)",
 	targetIstio:    "Istio's validation webhook",
@@ -127,7 +127,7 @@ func checkTargets(r Report) []Target {
 			}
 			for _, t := range []string{targetFollower, targetAlone} {
 				if x, ok := run.Get(t); ok {
-					out = append(out, Target{Name: name + ": the same through the " + targetLabel[t] + ", p99 at c=8", Measured: ms(x.P99) + " ms", Info: true})
+					out = append(out, Target{Name: name + ": the same, " + targetLabel[t] + ", p99 at c=8", Measured: ms(x.P99) + " ms", Info: true})
 				}
 			}
 		}
