@@ -15,6 +15,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 // liveRefs lists a namespace's Sidecars straight from the API server.
@@ -46,7 +47,7 @@ func TestWithLiveSidecarsSeesUncachedSidecar(t *testing.T) {
 	e.ensureNamespace(t, other, nil)
 	e.create(t, newSidecar(ns, "old", map[string]string{"app": "old"}, false))
 	e.create(t, newSidecar(other, "default", nil, false))
-	eventually(t, "cache sees the existing Sidecars", func() error {
+	testenv.Eventually(t, pollTimeout, "cache sees the existing Sidecars", func(context.Context) error {
 		if got := sidecarNames(e.view.Sidecars(ns)); !cmp.Equal(got, []string{"old"}) {
 			return fmt.Errorf("Sidecars(%s) = %v", ns, got)
 		}

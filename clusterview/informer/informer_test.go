@@ -35,6 +35,7 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 // pollTimeout bounds how long an assertion waits for the caches to catch up
@@ -142,23 +143,6 @@ func (e *testEnv) stop() {
 	e.cancel()
 	if e.cluster != nil {
 		_ = e.cluster.Stop()
-	}
-}
-
-// eventually polls check until it returns nil, failing the test with the
-// last error after pollTimeout.
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(pollTimeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, pollTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -461,22 +445,22 @@ func TestViewReadsCluster(t *testing.T) {
 	v := e.view
 
 	t.Run("Workloads", func(t *testing.T) {
-		eventually(t, "Workloads(a)", func() error { return diffErr(f.workloadsA, sortedWorkloads(v.Workloads(f.a))) })
+		testenv.Eventually(t, pollTimeout, "Workloads(a)", func(context.Context) error { return diffErr(f.workloadsA, sortedWorkloads(v.Workloads(f.a))) })
 		want := []clusterview.Workload{{Kind: "Pod", Namespace: f.b, Name: "ratings-pod", Labels: map[string]string{"app": "ratings", "version": "v1"}}}
-		eventually(t, "Workloads(b)", func() error { return diffErr(want, sortedWorkloads(v.Workloads(f.b))) })
+		testenv.Eventually(t, pollTimeout, "Workloads(b)", func(context.Context) error { return diffErr(want, sortedWorkloads(v.Workloads(f.b))) })
 		if got := v.Workloads("no-such-namespace"); len(got) != 0 {
 			t.Errorf("Workloads(missing) = %v, want none", got)
 		}
 	})
 
 	t.Run("Sidecars", func(t *testing.T) {
-		eventually(t, "Sidecars(a)", func() error { return diffErr(f.sidecarsA, v.Sidecars(f.a)) })
+		testenv.Eventually(t, pollTimeout, "Sidecars(a)", func(context.Context) error { return diffErr(f.sidecarsA, v.Sidecars(f.a)) })
 		for _, s := range v.Sidecars(f.a) {
 			if s.Created.IsZero() {
 				t.Errorf("Sidecar %s has no creation time", s.Key())
 			}
 		}
-		eventually(t, "Sidecars(b)", func() error {
+		testenv.Eventually(t, pollTimeout, "Sidecars(b)", func(context.Context) error {
 			got := v.Sidecars(f.b)
 			if len(got) != 1 || got[0].Name != "default" || got[0].Selector != nil {
 				return fmt.Errorf("got %+v, want only the namespace-wide default", got)
@@ -489,7 +473,7 @@ func TestViewReadsCluster(t *testing.T) {
 	})
 
 	t.Run("Namespaces", func(t *testing.T) {
-		eventually(t, "Namespaces()", func() error {
+		testenv.Eventually(t, pollTimeout, "Namespaces()", func(context.Context) error {
 			got := v.Namespaces()
 			if !slices.IsSorted(got) {
 				return fmt.Errorf("not sorted: %v", got)
@@ -521,7 +505,7 @@ func TestViewReadsCluster(t *testing.T) {
 		// A namespace created later, with no labels of its own, shows up.
 		late := "view-late"
 		e.ensureNamespace(t, late, nil)
-		eventually(t, "late namespace", func() error {
+		testenv.Eventually(t, pollTimeout, "late namespace", func(context.Context) error {
 			if !slices.Contains(v.Namespaces(), late) || !v.NamespaceExists(late) {
 				return fmt.Errorf("%s not listed", late)
 			}
@@ -572,7 +556,7 @@ func TestViewReadsCluster(t *testing.T) {
 			{a, "view-everywhere.example.com", a, false},
 			{"*", "nothing.example.com", a, false},
 		}
-		eventually(t, "HostExists", func() error {
+		testenv.Eventually(t, pollTimeout, "HostExists", func(context.Context) error {
 			var bad []string
 			for _, tc := range cases {
 				if got := v.HostExists(tc.namespace, tc.host, tc.from); got != tc.want {
@@ -587,7 +571,7 @@ func TestViewReadsCluster(t *testing.T) {
 	})
 
 	t.Run("PeerAuthentications", func(t *testing.T) {
-		eventually(t, "PeerAuthentications(a)", func() error { return diffErr(f.peerAuthsA, v.PeerAuthentications(f.a)) })
+		testenv.Eventually(t, pollTimeout, "PeerAuthentications(a)", func(context.Context) error { return diffErr(f.peerAuthsA, v.PeerAuthentications(f.a)) })
 		for _, pa := range v.PeerAuthentications(f.a) {
 			if pa.Created.IsZero() {
 				t.Errorf("PeerAuthentication %s/%s: no creation time (istiod takes the oldest of a level)", pa.Namespace, pa.Name)
@@ -600,7 +584,7 @@ func TestViewReadsCluster(t *testing.T) {
 
 	t.Run("CachedObjectsAreTrimmed", func(t *testing.T) {
 		key := client.ObjectKey{Namespace: f.a, Name: "ratings-pod"}
-		eventually(t, "cached pod", func() error {
+		testenv.Eventually(t, pollTimeout, "cached pod", func(context.Context) error {
 			p := informer.PodMetadata()
 			if err := e.cache.Get(e.ctx, key, p); err != nil {
 				return err
@@ -672,7 +656,7 @@ func TestViewReadsCluster(t *testing.T) {
 		if err := e.direct.Update(e.ctx, pod); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "relabelled pod", func() error {
+		testenv.Eventually(t, pollTimeout, "relabelled pod", func(context.Context) error {
 			for _, w := range v.Workloads(f.a) {
 				if w.Kind == "Pod" && w.Name == "bare-pod" {
 					return diffErr(map[string]string{"app": "relabelled"}, w.Labels)
@@ -683,7 +667,7 @@ func TestViewReadsCluster(t *testing.T) {
 		if err := e.direct.Delete(e.ctx, newSidecar(f.a, "empty-selector", nil, false)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "deleted Sidecar", func() error {
+		testenv.Eventually(t, pollTimeout, "deleted Sidecar", func(context.Context) error {
 			var names []string
 			for _, s := range v.Sidecars(f.a) {
 				names = append(names, s.Name)
@@ -720,22 +704,22 @@ func TestRootNamespace(t *testing.T) {
 	t.Cleanup(func() {
 		_ = e.direct.Delete(context.Background(), cm)
 		// Leave the default behind for the tests that follow.
-		eventually(t, "mesh config removed", func() error {
+		testenv.Eventually(t, pollTimeout, "mesh config removed", func(context.Context) error {
 			if got := v.RootNamespace(); got != informer.DefaultRootNamespace {
 				return fmt.Errorf("RootNamespace() = %q", got)
 			}
 			return nil
 		})
 	})
-	want := func(root string) func() error {
-		return func() error {
+	want := func(root string) func(context.Context) error {
+		return func(context.Context) error {
 			if got := v.RootNamespace(); got != root {
 				return fmt.Errorf("RootNamespace() = %q, want %q", got, root)
 			}
 			return nil
 		}
 	}
-	eventually(t, "mesh config created", want("istio-config"))
+	testenv.Eventually(t, pollTimeout, "mesh config created", want("istio-config"))
 	if got := custom.RootNamespace(); got != "custom" {
 		t.Errorf("override RootNamespace() with a mesh config = %q, want custom", got)
 	}
@@ -770,7 +754,7 @@ func TestRootNamespace(t *testing.T) {
 		if err := e.direct.Update(e.ctx, cm); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		eventually(t, "mesh config "+tc.name, want(tc.root))
+		testenv.Eventually(t, pollTimeout, "mesh config "+tc.name, want(tc.root))
 	}
 
 	// LoadMemory reads the same mesh config; an override wins there too.
@@ -819,7 +803,7 @@ func TestRevisionedMeshConfig(t *testing.T) {
 	if !v.WaitForSync(ctx) {
 		t.Fatal("cache did not sync")
 	}
-	eventually(t, "revisioned mesh config", func() error {
+	testenv.Eventually(t, pollTimeout, "revisioned mesh config", func(context.Context) error {
 		if got := v.RootNamespace(); got != "canary-root" {
 			return fmt.Errorf("RootNamespace() = %q, want canary-root", got)
 		}
@@ -859,10 +843,10 @@ func TestViewMatchesMemory(t *testing.T) {
 		t.Errorf("Register over a cache without stores: err = %v, want a refusal", err)
 	}
 
-	compare := func() error {
+	compare := func(context.Context) error {
 		return compareWithMemory(e, e.view, namespaces, hosts, scopes, froms, f2)
 	}
-	eventually(t, "informer view equals LoadMemory", compare)
+	testenv.Eventually(t, pollTimeout, "informer view equals LoadMemory", compare)
 
 	// And the reference agrees with what seed says it created.
 	m, err := informer.LoadMemory(e.ctx, e.direct, informer.Options{})
@@ -991,7 +975,7 @@ func TestInjectorsFollowConfigurations(t *testing.T) {
 		e.create(t, cfg)
 	}
 	t.Cleanup(func() { _ = e.direct.Delete(context.Background(), other) })
-	eventually(t, "the injector installed", func() error {
+	testenv.Eventually(t, pollTimeout, "the injector installed", func(context.Context) error {
 		inj := v.Injectors()
 		if !inj.Installed || len(inj.Webhooks) != 1 || inj.Webhooks[0].Name != "istio-sidecar-injector-canary/rev.namespace.sidecar-injector.istio.io" {
 			return fmt.Errorf("Injectors() = installed %v, %v", inj.Installed, inj.Webhooks)
@@ -1008,7 +992,7 @@ func TestInjectorsFollowConfigurations(t *testing.T) {
 	if err := e.direct.Delete(e.ctx, injector); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the injector removed", func() error {
+	testenv.Eventually(t, pollTimeout, "the injector removed", func(context.Context) error {
 		if inj := v.Injectors(); inj.Installed {
 			return fmt.Errorf("Injectors() still installed: %v", inj.Webhooks)
 		}
@@ -1029,13 +1013,13 @@ func TestCacheReadsOnlyWhatTheViewStores(t *testing.T) {
 		Spec:       appsv1.DeploymentSpec{Selector: selectorFor(map[string]string{"app": "web"}), Template: template(map[string]string{"app": "web"})},
 	})
 	e.create(t, newService(ns, "web"))
-	eventually(t, "the Service in the view", func() error {
+	testenv.Eventually(t, pollTimeout, "the Service in the view", func(context.Context) error {
 		if !e.view.HostExists(ns, "web."+ns+".svc.cluster.local", ns) {
 			return errors.New("not yet")
 		}
 		return nil
 	})
-	eventually(t, "the Deployment in the view", func() error {
+	testenv.Eventually(t, pollTimeout, "the Deployment in the view", func(context.Context) error {
 		for _, w := range e.view.Workloads(ns) {
 			if w.Kind == "Deployment" {
 				return nil

@@ -24,13 +24,13 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sidecar-webhook/sidecar-webhook/certs"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
@@ -105,9 +105,9 @@ func startServer(t *testing.T) *runningServer {
 	if err := s.bundle.WriteDir(s.certDir); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	healthAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	healthAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t)))
 
 	cfg := server.Config{
 		CertDir: s.certDir, Host: "127.0.0.1", Port: port, MetricsAddr: "0", HealthAddr: healthAddr,
@@ -138,49 +138,30 @@ func startServer(t *testing.T) *runningServer {
 	})
 
 	pool := certPool(t, s.bundle.CACert)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, err := handshake(s.addr, &tls.Config{RootCAs: pool})
-		if err == nil {
-			break
-		}
+	testenv.Eventually(t, 60*time.Second, "a TLS handshake with the webhook server", func(context.Context) error {
 		select {
 		case err := <-s.done:
 			t.Fatalf("server.Run returned before serving: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the webhook server did not complete a TLS handshake within 60s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		_, err := handshake(s.addr, &tls.Config{RootCAs: pool})
+		return err
+	})
 	// Wait until the caches have synced too, so that the test ends with a
 	// server in its steady state (the one whose shutdown is bounded by the
 	// in-flight requests, not by a sync in progress).
-	for {
+	testenv.Eventually(t, 60*time.Second, "the server to become ready", func(context.Context) error {
 		resp, err := http.Get("http://" + healthAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not become ready within 60s: %v", err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	return s
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func certPool(t *testing.T, caPEM []byte) *x509.CertPool {
@@ -218,18 +199,9 @@ func handshake(addr string, cfg *tls.Config) (tls.ConnectionState, error) {
 // deleteReview is an AdmissionReview the validator answers without the
 // cluster: deletes are always allowed.
 func deleteReview(uid string) []byte {
-	review := admissionv1.AdmissionReview{
-		Request: &admissionv1.AdmissionRequest{
-			Operation: admissionv1.Delete,
-		},
-	}
-	review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
-	review.Request.UID = types.UID(uid)
-	review.Request.Kind.Group, review.Request.Kind.Version, review.Request.Kind.Kind = "networking.istio.io", "v1", "Sidecar"
-	review.Request.Resource.Group, review.Request.Resource.Version, review.Request.Resource.Resource = "networking.istio.io", "v1", "sidecars"
-	review.Request.Namespace, review.Request.Name = "default", "tls-test"
-	b, _ := json.Marshal(review)
-	return b
+	r := testenv.SidecarReview(uid, "default", "tls-test", nil)
+	r.Operation = admissionv1.Delete
+	return r.MustBody()
 }
 
 // postReview sends a review and checks the answer is a review for uid.

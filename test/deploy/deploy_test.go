@@ -161,7 +161,7 @@ func installAndCheck(t *testing.T, inst *installation) error {
 		if r.namespace != "" {
 			args = append(args, "-n", r.namespace)
 		}
-		if _, err := kubectl(t, nil, args...); err != nil {
+		if _, err := kubectl(t, "", args...); err != nil {
 			missing = append(missing, fmt.Sprintf("%s: %v", r, err))
 		}
 	}
@@ -178,7 +178,7 @@ func installAndCheck(t *testing.T, inst *installation) error {
 	// is compared with the code in webhook/configurations_test.go (and the
 	// chart's with deploy/ in test/chart).
 	for _, kind := range []string{"validatingwebhookconfiguration", "mutatingwebhookconfiguration"} {
-		if _, err := kubectl(t, nil, "delete", kind+".admissionregistration.k8s.io", inst.fullname, "--wait=true"); err != nil {
+		if _, err := kubectl(t, "", "delete", kind+".admissionregistration.k8s.io", inst.fullname, "--wait=true"); err != nil {
 			return err
 		}
 	}
@@ -189,14 +189,14 @@ func installAndCheck(t *testing.T, inst *installation) error {
 // (`kubectl apply -k deploy/`) and returns what kustomize renders.
 func installKustomize(t *testing.T, inst *installation) ([]byte, error) {
 	dir := filepath.Join(env.root, testenv.KustomizeDir)
-	rendered, err := kubectl(t, nil, "kustomize", dir)
+	rendered, err := kubectl(t, "", "kustomize", dir)
 	if err != nil {
 		return nil, err
 	}
 	// kubectl validates strictly against the served schemas by default, so
 	// an unknown or misspelt field in a Certificate or Issuer (cert-manager's
 	// real CRDs) or any built-in kind fails here.
-	applyOut, err := kubectl(t, nil, "apply", "-k", dir)
+	applyOut, err := kubectl(t, "", "apply", "-k", dir)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func installKustomize(t *testing.T, inst *installation) ([]byte, error) {
 	// the messages of a second apply: client-side apply always reports a
 	// PodDisruptionBudget as "configured", its selector's patch strategy
 	// being "replace".)
-	if out, err := kubectl(t, nil, "diff", "-k", dir); err != nil {
+	if out, err := kubectl(t, "", "diff", "-k", dir); err != nil {
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 			return nil, err
@@ -235,7 +235,7 @@ func installChart(t *testing.T, inst *installation) ([]byte, error) {
 	}
 	t.Logf("helm install:\n%s", strings.TrimSpace(out))
 	for _, kind := range []string{"validatingwebhookconfiguration", "mutatingwebhookconfiguration"} {
-		if _, err := kubectl(t, nil, "delete", kind+".admissionregistration.k8s.io", inst.fullname, "--wait=true"); err != nil {
+		if _, err := kubectl(t, "", "delete", kind+".admissionregistration.k8s.io", inst.fullname, "--wait=true"); err != nil {
 			return nil, err
 		}
 	}
@@ -476,24 +476,18 @@ func createNamespace(t *testing.T, name string, labels map[string]string) {
 	})
 }
 
-// waitFor polls cond every 200ms until it returns true, an error, or timeout.
+// waitFor asks cond until it returns true, through the shared harness;
+// on timeout the error carries cond's last error.
 func waitFor(timeout time.Duration, cond func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
+	return testenv.WaitFor(context.Background(), timeout, func(context.Context) error {
 		ok, err := cond()
-		if ok {
+		switch {
+		case ok:
 			return nil
+		case err != nil:
+			return err
+		default:
+			return errors.New("condition not met")
 		}
-		if err != nil {
-			last = err
-		}
-		if time.Now().After(deadline) {
-			if last != nil {
-				return fmt.Errorf("timed out after %s: %w", timeout, last)
-			}
-			return fmt.Errorf("timed out after %s", timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	})
 }

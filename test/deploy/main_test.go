@@ -64,6 +64,7 @@ var env struct {
 	cluster  *localcluster.Cluster
 	client   kubernetes.Interface // admin
 	cacheDir string               // kubectl's discovery cache, private to this run
+	kc       testenv.Kubectl      // bin/kubectl as the admin
 	crdFiles []string
 }
 
@@ -157,6 +158,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	env.cluster = cluster
+	env.kc = testenv.Kubectl{Bin: cluster.Kubectl, Kubeconfig: cluster.KubeconfigPath, CacheDir: env.cacheDir, Timeout: kubectlTimeout}
 	stop := func() int {
 		if err := cluster.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "FAIL deploy: stopping the control plane: %v\n", err)
@@ -225,22 +227,24 @@ func certManagerCRDFiles(ctx context.Context) ([]string, error) {
 	return files, nil
 }
 
-// kubectl runs bin/kubectl as the admin with a private discovery cache.
-func kubectl(t *testing.T, stdin io.Reader, args ...string) (string, error) {
+// kubectl runs bin/kubectl as the admin; stdin, when not empty, is its
+// standard input. A failure's error carries kubectl's stderr.
+func kubectl(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
 	return runKubectl(stdin, args...)
 }
 
 // runKubectl is kubectl for use outside the test goroutine.
-func runKubectl(stdin io.Reader, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), kubectlTimeout)
-	defer cancel()
-	stdout, _, err := env.cluster.RunKubectl(ctx, stdin, append([]string{"--cache-dir=" + env.cacheDir}, args...)...)
+func runKubectl(stdin string, args ...string) (string, error) {
+	stdout, stderr, err := env.kc.Run(stdin, args...)
+	if err != nil {
+		err = fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr))
+	}
 	return stdout, err
 }
 
 // mustKubectl is kubectl that fails the test on error.
-func mustKubectl(t *testing.T, stdin io.Reader, args ...string) string {
+func mustKubectl(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	out, err := kubectl(t, stdin, args...)
 	if err != nil {

@@ -32,7 +32,7 @@ func canI(user, verb, resource, namespace string) (bool, error) {
 	} else {
 		args = append(args, "-n", namespace)
 	}
-	out, err := runKubectl(nil, args...)
+	out, err := runKubectl("", args...)
 	answer := strings.TrimSpace(out)
 	var exit *exec.ExitError
 	switch {

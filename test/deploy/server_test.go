@@ -2,22 +2,18 @@ package deploy_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +24,7 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/internal/decider"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
@@ -126,11 +123,11 @@ func testServerRunsUnderServiceAccount(t *testing.T, inst *installation) {
 
 	// Before the server starts, so the audit finds them in its first rounds.
 	createNamespace(t, auditNamespace, nil)
-	mustKubectl(t, strings.NewReader(conflictingSidecars(auditNamespace)), "apply", "-f", "-")
+	mustKubectl(t, conflictingSidecars(auditNamespace), "apply", "-f", "-")
 	// A pod in an injected namespace, created while no webhook annotated
 	// it: the pod annotation reconciler must patch it (pods patch).
 	createNamespace(t, reconcileNamespace, map[string]string{"istio-injection": "enabled"})
-	mustKubectl(t, strings.NewReader(reconcileObjects(reconcileNamespace)), "apply", "-f", "-")
+	mustKubectl(t, reconcileObjects(reconcileNamespace), "apply", "-f", "-")
 
 	certDir := filepath.Join(t.TempDir(), "serving-certs")
 	bundle, err := certs.Generate([]string{"127.0.0.1"}, time.Now(), time.Hour)
@@ -364,14 +361,7 @@ func isPermissionError(line string) bool {
 }
 
 func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
+	return strconv.Itoa(testenv.FreePort(t))
 }
 
 // deploymentArgs returns the args of the installation's Deployment's
@@ -425,26 +415,19 @@ func impersonatingKubeconfig(t *testing.T, user string) string {
 // reviewSidecar posts the AdmissionReview of a namespace-wide Sidecar CREATE
 // to the server, as the API server would, and returns its answer.
 func reviewSidecar(caPEM []byte, port, namespace, name string) (bool, []string, error) {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	obj := fmt.Sprintf(`{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":%q,"namespace":%q},"spec":{"egress":[{"hosts":["./*"]}]}}`, name, namespace)
-	body := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deploy-1","kind":{"group":"networking.istio.io","version":"v1","kind":"Sidecar"},`+
-		`"resource":{"group":"networking.istio.io","version":"v1","resource":"sidecars"},"namespace":%q,"name":%q,"operation":"CREATE","userInfo":{"username":"deploy-test"},"object":%s}}`, namespace, name, obj)
-	resp, err := client.Post("https://127.0.0.1:"+port+webhook.ValidateSidecarsPath, "application/json", strings.NewReader(body))
+	client, err := testenv.TLSClient(caPEM, 10*time.Second)
 	if err != nil {
 		return false, nil, err
 	}
-	defer resp.Body.Close()
-	var review admissionv1.AdmissionReview
-	if err := json.NewDecoder(resp.Body).Decode(&review); err != nil {
+	obj := fmt.Sprintf(`{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":%q,"namespace":%q},"spec":{"egress":[{"hosts":["./*"]}]}}`, name, namespace)
+	review := testenv.SidecarReview("deploy-1", namespace, name, obj)
+	review.User = "deploy-test"
+	resp, err := testenv.PostReview(context.Background(), client, "https://127.0.0.1:"+port+webhook.ValidateSidecarsPath, review.MustBody())
+	if err != nil {
 		return false, nil, err
 	}
-	if review.Response == nil {
-		return false, nil, fmt.Errorf("no response in the review")
+	if !resp.Allowed && resp.Result != nil {
+		return false, resp.Warnings, fmt.Errorf("%d %s", resp.Result.Code, resp.Result.Message)
 	}
-	if !review.Response.Allowed && review.Response.Result != nil {
-		return false, review.Response.Warnings, fmt.Errorf("%d %s", review.Response.Result.Code, review.Response.Result.Message)
-	}
-	return review.Response.Allowed, review.Response.Warnings, nil
+	return resp.Allowed, resp.Warnings, nil
 }

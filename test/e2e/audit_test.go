@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -77,7 +78,7 @@ func TestAuditReportsExistingConflicts(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	if code := exitCode(err); code != 1 {
+	if code := testenv.ExitCode(err); code != 1 {
 		t.Errorf("check --cluster: exit %d (%v), want 1 (conflicts exist)\nstderr:\n%s", code, err, stderr.String())
 	}
 	var decisions []struct {

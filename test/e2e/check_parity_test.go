@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 // parityFiles are applied in this (lexical) order; {{NS}} is the test's
@@ -79,7 +81,7 @@ func TestCheckParity(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	if code := exitCode(err); code != 1 {
+	if code := testenv.ExitCode(err); code != 1 {
 		t.Fatalf("check: exit %d (%v), want 1 (some Sidecars denied)\nstderr:\n%s", code, err, stderr.String())
 	}
 	var decisions []struct {
@@ -113,7 +115,7 @@ func TestCheckParity(t *testing.T) {
 		d := decisions[i]
 		liveOut, liveErr, err := kubectl(t, "", "apply", "-f", path)
 		liveAllowed := err == nil
-		if exitCode(err) < 0 {
+		if testenv.ExitCode(err) < 0 {
 			t.Fatalf("%s: kubectl apply: %v", f.file, err)
 		}
 		switch {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -133,7 +134,7 @@ func TestConflicts(t *testing.T) {
 			last := waitDenied(t, denied, fill(tc.want[0]))
 
 			stdout, stderr, err := kubectl(t, denied, "apply", "-f", "-")
-			if code := exitCode(err); code <= 0 {
+			if code := testenv.ExitCode(err); code <= 0 {
 				t.Fatalf("kubectl apply: exit %d (%v), want a denial; stdout:\n%s\nstderr:\n%s", code, err, stdout, stderr)
 			}
 			status := apiCreate(t, denied, false)
@@ -593,21 +594,16 @@ func waitDenied(t testing.TB, manifest, want string) string {
 	return msg
 }
 
-// waitUntil polls cond every 200ms until it holds or timeout passes; cond
-// returns a description of what it saw, reported on timeout.
+// waitUntil asks cond until it holds or timeout passes, through the shared
+// harness; cond returns a description of what it saw, reported on timeout.
 func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, seen := cond()
-		if ok {
-			return
+	testenv.Eventually(t, timeout, what, func(context.Context) error {
+		if ok, seen := cond(); !ok {
+			return fmt.Errorf("last seen:\n%s", seen)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s; last seen:\n%s", timeout, what, seen)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // warningLines returns kubectl's stderr lines, each of which must be a

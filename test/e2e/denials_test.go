@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -224,7 +225,7 @@ func TestDenials(t *testing.T) {
 			manifest := sidecarManifest("networking.istio.io/v1", ns, tc.name, tc.spec)
 
 			stdout, stderr, err := kubectl(t, manifest, "apply", "-f", "-")
-			if code := exitCode(err); code <= 0 {
+			if code := testenv.ExitCode(err); code <= 0 {
 				t.Fatalf("kubectl apply: exit %d (%v), want a denial; stdout:\n%s", code, err, stdout)
 			}
 			status := apiCreate(t, manifest, false)

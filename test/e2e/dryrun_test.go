@@ -3,6 +3,8 @@ package e2e
 import (
 	"strings"
 	"testing"
+
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 // TestServerDryRun: `kubectl apply --dry-run=server` must give the same
@@ -25,11 +27,11 @@ func TestServerDryRun(t *testing.T) {
     - reviews.prod.svc.cluster.local`)
 
 		_, dryStderr, err := kubectl(t, manifest, "apply", "--dry-run=server", "-f", "-")
-		if code := exitCode(err); code <= 0 {
+		if code := testenv.ExitCode(err); code <= 0 {
 			t.Fatalf("kubectl apply --dry-run=server: exit %d (%v), want a denial", code, err)
 		}
 		_, realStderr, err := kubectl(t, manifest, "apply", "-f", "-")
-		if code := exitCode(err); code <= 0 {
+		if code := testenv.ExitCode(err); code <= 0 {
 			t.Fatalf("kubectl apply: exit %d (%v), want a denial", code, err)
 		}
 		if got, want := strings.ReplaceAll(dryStderr, " (server dry run)", ""), realStderr; got != want {

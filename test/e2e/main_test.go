@@ -59,6 +59,7 @@ var env struct {
 	kubectl    string // bin/kubectl
 	kubeconfig string // written by the dev command
 	cacheDir   string // kubectl's discovery cache, private to this run
+	kc         testenv.Kubectl
 	tmp        string // everything of this run: dev's state dir, logs, cache
 	apiPort    string // the API server's port
 	dynamic    dynamic.Interface
@@ -123,6 +124,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	env.kubeconfig = dev.kubeconfig
+	env.kc = testenv.Kubectl{Bin: env.kubectl, Kubeconfig: env.kubeconfig, CacheDir: env.cacheDir, Timeout: kubectlTimeout}
 	apiPort, err := setUpClients(dev.kubeconfig)
 	env.apiPort = apiPort
 	if err != nil {
@@ -387,50 +389,16 @@ func tail(path string, n int) string {
 }
 
 // kubectl runs bin/kubectl against the shared control plane; stdin, if not
-// empty, is its standard input. err is non-nil when kubectl fails (an
-// *exec.ExitError for a non-zero exit).
+// empty, is its standard input.
 func kubectl(t testing.TB, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), kubectlTimeout)
-	defer cancel()
-	full := append([]string{"--kubeconfig=" + env.kubeconfig, "--cache-dir=" + env.cacheDir}, args...)
-	cmd := exec.CommandContext(ctx, env.kubectl, full...)
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	// Neither the user's kuberc preferences nor their diff program may
-	// change what kubectl prints here.
-	cmd.Env = append(os.Environ(), "KUBECTL_KUBERC=false", "KUBECTL_EXTERNAL_DIFF=")
-	var outBuf, errBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
-	err = cmd.Run()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("kubectl %s: timed out after %s: %w", strings.Join(args, " "), kubectlTimeout, err)
-	}
-	return outBuf.String(), errBuf.String(), err
+	return env.kc.Run(stdin, args...)
 }
 
 // mustKubectl is kubectl that fails the test on a non-zero exit.
 func mustKubectl(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
-	stdout, stderr, err := kubectl(t, stdin, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\nstdout:\n%s\nstderr:\n%s\nstdin:\n%s", strings.Join(args, " "), err, stdout, stderr, stdin)
-	}
-	return stdout
-}
-
-// exitCode is kubectl's exit status: 0 for success, -1 if it did not run
-// to completion.
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return exitErr.ExitCode()
-	}
-	return -1
+	return env.kc.Must(t, stdin, args...)
 }
 
 // createNamespace creates a namespace with a unique name starting with

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,18 +15,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	admissionv1 "k8s.io/api/admission/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 )
 
@@ -339,7 +335,7 @@ type replica struct {
 // the tests send it reviews. It is stopped when the test ends.
 func startReplica(t *testing.T, name, devURL string) *replica {
 	t.Helper()
-	port, health, metrics := freePort(t), freePort(t), freePort(t)
+	port, health, metrics := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	logPath := filepath.Join(env.tmp, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -482,20 +478,7 @@ func (r *replica) decisionPaths(t *testing.T) map[string]float64 {
 	return out
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-var reviewSeq struct {
-	sync.Mutex
-	n int
-}
+var reviewSeq atomic.Int64
 
 // review sends the AdmissionReview the API server would send for creating
 // the namespace-wide Sidecar ns/name, and returns whether it was allowed.
@@ -504,48 +487,18 @@ func review(client *http.Client, endpoint, ns, name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	reviewSeq.Lock()
-	reviewSeq.n++
-	uid := fmt.Sprintf("e2e-race-%d", reviewSeq.n)
-	reviewSeq.Unlock()
-	dryRun := false
-	gvk := metav1.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "Sidecar"}
-	gvr := metav1.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "sidecars"}
-	body, err := json.Marshal(&admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID: types.UID(uid), Kind: gvk, Resource: gvr, RequestKind: &gvk, RequestResource: &gvr,
-			Name: name, Namespace: ns, Operation: admissionv1.Create,
-			UserInfo: authenticationv1.UserInfo{Username: "e2e-race"},
-			Object:   runtime.RawExtension{Raw: obj},
-			DryRun:   &dryRun,
-			Options:  runtime.RawExtension{Raw: []byte(`{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}`)},
-		},
-	})
+	uid := fmt.Sprintf("e2e-race-%d", reviewSeq.Add(1))
+	r := testenv.SidecarReview(uid, ns, name, obj)
+	r.User = "e2e-race"
+	resp, err := testenv.PostReview(context.Background(), client, endpoint, r.MustBody())
 	if err != nil {
 		return false, err
 	}
-	resp, err := client.Post(endpoint, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("POST %s: %w", endpoint, err)
+	if string(resp.UID) != uid {
+		return false, fmt.Errorf("POST %s: response for UID %q, want %q", endpoint, resp.UID, uid)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return false, err
+	if !resp.Allowed && (resp.Result == nil || resp.Result.Code != http.StatusUnprocessableEntity) {
+		return false, fmt.Errorf("POST %s: refused, but not as a 422 denial: %+v", endpoint, resp.Result)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("POST %s: %s: %s", endpoint, resp.Status, data)
-	}
-	var out admissionv1.AdmissionReview
-	if err := json.Unmarshal(data, &out); err != nil || out.Response == nil {
-		return false, fmt.Errorf("POST %s: not an AdmissionReview response (%v): %s", endpoint, err, data)
-	}
-	if string(out.Response.UID) != uid {
-		return false, fmt.Errorf("POST %s: response for UID %q, want %q", endpoint, out.Response.UID, uid)
-	}
-	if !out.Response.Allowed && (out.Response.Result == nil || out.Response.Result.Code != http.StatusUnprocessableEntity) {
-		return false, fmt.Errorf("POST %s: refused, but not as a 422 denial: %+v", endpoint, out.Response.Result)
-	}
-	return out.Response.Allowed, nil
+	return resp.Allowed, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -140,7 +141,7 @@ func TestRatchet(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		// Exit 1: the conflicts already in the cluster are listed first.
-		if code := exitCode(cmd.Run()); code != 1 {
+		if code := testenv.ExitCode(cmd.Run()); code != 1 {
 			t.Errorf("exit %d, want 1\nstderr:\n%s", code, stderr.String())
 		}
 		var decisions []struct {
@@ -214,7 +215,7 @@ func runCheckCluster(t *testing.T, output string) (stdout, stderr string, code i
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
-	return out.String(), errOut.String(), exitCode(err)
+	return out.String(), errOut.String(), testenv.ExitCode(err)
 }
 
 // namespaceSection is the pre-flight's text for one namespace: from its

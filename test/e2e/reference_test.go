@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	"sigs.k8s.io/yaml"
 )
 
@@ -194,7 +195,7 @@ func applyAndCheckQuiet(t *testing.T, manifest, namespace, name string, check fu
 	}
 
 	stdout, stderr, err = kubectl(t, manifest, "diff", "-f", "-")
-	if code := exitCode(err); code != 0 || stdout != "" {
+	if code := testenv.ExitCode(err); code != 0 || stdout != "" {
 		t.Errorf("kubectl diff after apply: exit %d (want 0: no differences)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 // sidecarWebhook runs bin/sidecar-webhook against the shared control plane
@@ -21,7 +23,7 @@ func sidecarWebhook(t *testing.T, args ...string) (code int, stdout, stderr stri
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
-	return exitCode(err), out.String(), errOut.String()
+	return testenv.ExitCode(err), out.String(), errOut.String()
 }
 
 // resolveJSON is what TestResolveRunningPod reads of `resolve -o json`.

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
 // sidecarVersions are the versions Istio's CRD serves; the webhooks are
@@ -32,7 +34,7 @@ func TestAPIVersions(t *testing.T) {
       protocol: HTTP
       name: http`)
 				_, stderr, err := kubectl(t, manifest, "apply", "-f", "-")
-				if code := exitCode(err); code <= 0 {
+				if code := testenv.ExitCode(err); code <= 0 {
 					t.Fatalf("kubectl apply: exit %d (%v), want a denial", code, err)
 				}
 				tc := denialCase{name: name, field: field}
