@@ -105,7 +105,7 @@ lint:
 ## and the README's performance table (hack/bench.sh).
 bench: build controlplane
 	$(GO) mod download istio.io/api
-	hack/bench.sh
+	BENCH_COMMAND="make bench" hack/bench.sh
 
 ## fuzz: run each fuzz target for FUZZ_TIME (make test only replays the corpus).
 fuzz:
