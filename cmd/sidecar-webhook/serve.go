@@ -18,7 +18,6 @@ import (
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
-	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
 // serveFlags binds the server's flags to a server.Config. Shared by serve
@@ -56,7 +55,6 @@ func bindServerFlags(fs *flag.FlagSet, cfg *server.Config) {
 	})
 	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", os.Getenv("POD_IP"), "with --leader-elect: the IP the other replicas reach this one at (on --port) when it leads Sidecar decisions (default $POD_IP)")
 	fs.StringVar(&cfg.DeciderServerName, "decider-server-name", "", "with --leader-elect: the DNS name the decision leader's serving certificate is verified for when forwarding to it (default sidecar-webhook.NAMESPACE.svc, NAMESPACE the --leader-election-namespace)")
-	fs.BoolVar(&cfg.BenchFloor, "bench-floor", false, "also serve "+webhook.FloorPath+" (the load benchmark's floor: decodes the review, answers allowed) and "+webhook.UnconfirmedBenchPath+" (the Sidecar validator without the confirming read)")
 }
 
 func defaultServerConfig() server.Config {
