@@ -8,6 +8,10 @@ CONTROLPLANE := $(CURDIR)/test/controlplane
 # Build tooling (image builder, Helm CLI): a module of its own, so the
 # webhook's module never depends on go-containerregistry or Helm.
 TOOLS := $(CURDIR)/tools
+# The load benchmark: a module of its own, so the webhook's module never
+# depends on istio.io/istio (the benchmark runs Istio's validation webhook
+# as a reference).
+LOADBENCH := $(CURDIR)/hack/loadbench
 STATICCHECK_VERSION := v0.8.2
 # Go test flags; CI and `make test` run the whole suite under the race detector.
 TEST_FLAGS ?= -race -count=1
@@ -29,7 +33,7 @@ CONTROLPLANE_PKGS = $(shell comm -13 \
 	<($(GO) list -f '$(PKG_FILES)' ./... | sort) \
 	<($(GO) list -tags $(CONTROLPLANE_TAG) -f '$(PKG_FILES)' ./... | sort) | cut -d' ' -f1)
 
-.PHONY: all help build run test unit e2e lint bench fuzz controlplane helm chart-test image image-push tools-test clean istiodiff
+.PHONY: all help build run test unit e2e lint bench fuzz controlplane helm chart-test image image-push tools-test loadbench-test clean istiodiff
 
 all: build
 
@@ -79,12 +83,13 @@ run: build controlplane
 
 ## test: lint, unit tests, end-to-end tests against the real control plane
 ## (the kustomize manifests and the Helm chart among them), the tools
-## module's tests (image) and the comparison with Istio's own code
-## (test/istiodiff).
+## module's tests (image), the load benchmark's tests (hack/loadbench) and
+## the comparison with Istio's own code (test/istiodiff).
 test: lint build controlplane $(BIN)/helm
 	$(GO) mod download istio.io/api
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -tags $(CONTROLPLANE_TAG) $(TEST_FLAGS) ./...
 	$(MAKE) tools-test
+	$(MAKE) loadbench-test
 	$(MAKE) istiodiff
 
 ## istiodiff: the project's answers against Istio's own code (a module of its
@@ -111,23 +116,27 @@ e2e: build controlplane $(BIN)/helm
 	$(GO) mod download istio.io/api
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -tags $(CONTROLPLANE_TAG) $(TEST_FLAGS) -v $(CONTROLPLANE_PKGS)
 
-## lint: go vet, gofmt and staticcheck (the module both without and with
-## the controlplane tag, so that each build compiles on its own).
+## lint: go vet, gofmt and staticcheck (the webhook's module both without
+## and with the controlplane tag, so that each build compiles on its own;
+## the tools' and the load benchmark's modules).
 lint:
 	$(GO) vet ./...
 	$(GO) vet -tags $(CONTROLPLANE_TAG) ./...
 	cd $(TOOLS) && $(GO) vet ./...
+	cd $(LOADBENCH) && $(GO) vet ./...
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))"; \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags $(CONTROLPLANE_TAG) ./...
 	cd $(TOOLS) && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	cd $(LOADBENCH) && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-## bench: Go benchmarks and the HTTPS load benchmark against a local control
-## plane with synthetic state; rewrites docs/performance.md (hack/bench.sh).
+## bench: Go benchmarks and the HTTPS load benchmark (hack/loadbench) against
+## a local control plane with synthetic state; rewrites docs/performance.md
+## and the README's performance table (hack/bench.sh).
 bench: build controlplane
 	$(GO) mod download istio.io/api
-	hack/bench.sh
+	BENCH_COMMAND="make bench" hack/bench.sh
 
 ## fuzz: run each fuzz target for FUZZ_TIME (make test only replays the corpus).
 fuzz:
@@ -154,6 +163,11 @@ image-push:
 ## the binary run from it, OCI layout, push and pull, the Dockerfile).
 tools-test:
 	cd $(TOOLS) && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+## loadbench-test: the load benchmark module's tests (the load generator).
+## Without -race, like istiodiff: the module links Istio.
+loadbench-test:
+	cd $(LOADBENCH) && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## clean: remove the built webhook binaries and make run's state (.local);
 ## the control plane and Helm in bin/ stay.

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sidecar-webhook/sidecar-webhook/defaults"
-	"github.com/sidecar-webhook/sidecar-webhook/test/load"
+	"github.com/sidecar-webhook/sidecar-webhook/test/benchdata"
 )
 
 // BenchmarkApply defaults the reference's Sidecars and a generated
@@ -24,7 +24,7 @@ func BenchmarkApply(b *testing.B) {
 	if err != nil || len(files) == 0 {
 		b.Fatalf("no reference examples: %v", err)
 	}
-	objects := map[string][]byte{"generated/50-listeners": load.GeneratedSidecar("prod", "big", 50)}
+	objects := map[string][]byte{"generated/50-listeners": benchdata.GeneratedSidecar("prod", "big", 50)}
 	for _, f := range files {
 		y, err := os.ReadFile(f)
 		if err != nil {

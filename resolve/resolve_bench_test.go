@@ -5,7 +5,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
-	"github.com/sidecar-webhook/sidecar-webhook/test/load"
+	"github.com/sidecar-webhook/sidecar-webhook/test/benchdata"
 )
 
 // BenchmarkResolve resolves a pod against the load benchmark's states in
@@ -13,10 +13,10 @@ import (
 // workload Sidecar, by the namespace-wide one only, and in a namespace
 // without Sidecars (the mesh default).
 func BenchmarkResolve(b *testing.B) {
-	for _, st := range []load.State{load.Small, load.Large} {
-		view := load.Memory(st)
+	for _, st := range []benchdata.State{benchdata.Small, benchdata.Large} {
+		view := benchdata.Memory(st)
 		view.EnsureNamespace("empty")
-		ns := load.NamespaceName(st.Namespaces / 2)
+		ns := benchdata.NamespaceName(st.Namespaces / 2)
 		cases := []struct {
 			name      string
 			namespace string
@@ -24,7 +24,7 @@ func BenchmarkResolve(b *testing.B) {
 			want      resolve.Scope
 		}{
 			{"workload", ns, map[string]string{"app": st.SelectedApp(3), "version": "v1"}, resolve.ScopeWorkload},
-			{"namespace", ns, map[string]string{"app": load.AppName(st.Apps - 1)}, resolve.ScopeNamespace},
+			{"namespace", ns, map[string]string{"app": benchdata.AppName(st.Apps - 1)}, resolve.ScopeNamespace},
 			{"mesh", "empty", map[string]string{"app": "x"}, resolve.ScopeMesh},
 		}
 		for _, tc := range cases {

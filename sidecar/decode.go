@@ -89,17 +89,37 @@ func Decode(raw []byte) (*Sidecar, field.ErrorList) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	// The shape was checked above with paths; protojson now only fills the
+	// message, first from the spec's own bytes. protojson refuses what the
+	// decode above forgave (a repeated key, invalid UTF-8): the spec is then
+	// written out again as decoded, so that the answer stays the same.
+	if rawSpec, ok := member(raw, "spec"); ok {
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(rawSpec, &out.Spec); err == nil {
+			return out, nil
+		}
+		out.Spec.Reset()
+	}
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, field.ErrorList{rules.InternalProblem.On(field.InternalError(specPath, err))}
 	}
-	// The shape was checked above with paths; protojson now only fills the
-	// message. Anything it still refuses (a malformed duration, say) is
+	// Anything protojson still refuses (a malformed duration, say) is
 	// reported against the spec as a whole rather than dropped.
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(specJSON, &out.Spec); err != nil {
 		return nil, field.ErrorList{rules.WrongType.On(field.Invalid(specPath, nil, err.Error()))}
 	}
 	return out, nil
+}
+
+// member returns the bytes of the top-level object's member key, as sent
+// (the last one when the key repeats, as when the document is decoded).
+func member(raw []byte, key string) ([]byte, bool) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return nil, false
+	}
+	m, ok := members[key]
+	return m, ok
 }
 
 func decodeMetadata(meta any, into *metav1.ObjectMeta) field.ErrorList {
@@ -154,24 +174,29 @@ func checkMessage(md protoreflect.MessageDescriptor, v any, path *field.Path, de
 		return field.ErrorList{wrongType(path, v, "object")}
 	}
 	fields := md.Fields()
-	known := make([]string, 0, fields.Len())
-	byJSON := make(map[string]protoreflect.FieldDescriptor, fields.Len())
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		known = append(known, fd.JSONName())
-		byJSON[fd.JSONName()] = fd
-	}
-	sort.Strings(known)
 	var errs field.ErrorList
 	for _, k := range sortedKeys(obj) {
-		fd, ok := byJSON[k]
-		if !ok {
-			errs = append(errs, unknownField(path.Child(k), known))
+		// ByJSONName also answers to a lowercased name for some fields;
+		// only the JSON name itself is accepted.
+		fd := fields.ByJSONName(k)
+		if fd == nil || fd.JSONName() != k {
+			errs = append(errs, unknownField(path.Child(k), knownFields(fields)))
 			continue
 		}
 		errs = append(errs, checkField(fd, obj[k], path.Child(k), depth+1)...)
 	}
 	return errs
+}
+
+// knownFields are the JSON names of a message's fields, sorted, for the
+// message that names an unknown field.
+func knownFields(fields protoreflect.FieldDescriptors) []string {
+	known := make([]string, 0, fields.Len())
+	for i := 0; i < fields.Len(); i++ {
+		known = append(known, fields.Get(i).JSONName())
+	}
+	sort.Strings(known)
+	return known
 }
 
 func checkField(fd protoreflect.FieldDescriptor, v any, path *field.Path, depth int) field.ErrorList {
@@ -235,11 +260,11 @@ func checkScalar(kind protoreflect.Kind, enum protoreflect.EnumDescriptor, v any
 	case protoreflect.EnumKind:
 		s, ok := v.(string)
 		values := enum.Values()
-		names := make([]string, 0, values.Len())
-		for i := 0; i < values.Len(); i++ {
-			names = append(names, string(values.Get(i).Name()))
-		}
 		if !ok || values.ByName(protoreflect.Name(s)) == nil {
+			names := make([]string, 0, values.Len())
+			for i := 0; i < values.Len(); i++ {
+				names = append(names, string(values.Get(i).Name()))
+			}
 			return field.ErrorList{rules.UnknownEnumName.On(field.NotSupported(path, v, names))}
 		}
 	case protoreflect.FloatKind, protoreflect.DoubleKind:

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
-	"github.com/sidecar-webhook/sidecar-webhook/test/load"
+	"github.com/sidecar-webhook/sidecar-webhook/test/benchdata"
 )
 
 // benchObjects are the reference's Sidecars (as the JSON the API server
@@ -34,7 +34,7 @@ func benchObjects(b *testing.B) map[string][]byte {
 		}
 		out["reference/"+strings.TrimSuffix(filepath.Base(f), ".yaml")] = j
 	}
-	out["generated/50-listeners"] = load.GeneratedSidecar("prod", "big", 50)
+	out["generated/50-listeners"] = benchdata.GeneratedSidecar("prod", "big", 50)
 	return out
 }
 

@@ -353,6 +353,26 @@ func TestDecodeValues(t *testing.T) {
 			},
 			exp: "1.5s",
 		},
+		// What encoding/json forgives and protojson refuses: Decode
+		// answers as encoding/json reads the document.
+		{
+			name: "a repeated key: the last one counts",
+			raw:  withSpec(`{"workloadSelector":{"labels":{"app":"a"}},"workloadSelector":{"labels":{"app":"b","v":"1","v":"2"}}}`),
+			want: func(s *networking.Sidecar) any { return s.GetWorkloadSelector().GetLabels() },
+			exp:  map[string]string{"app": "b", "v": "2"},
+		},
+		{
+			name: "a repeated spec: the last one counts",
+			raw:  withSpec(`{"egress":[{"hosts":["a/*"]}]},"spec":{"egress":[{"hosts":["b/*"]}]}`),
+			want: func(s *networking.Sidecar) any { return s.GetEgress()[0].GetHosts() },
+			exp:  []string{"b/*"},
+		},
+		{
+			name: "invalid UTF-8 is replaced",
+			raw:  withSpec("{\"egress\":[{\"hosts\":[\"./a\xffb\"]}]}"),
+			want: func(s *networking.Sidecar) any { return s.GetEgress()[0].GetHosts() },
+			exp:  []string{"./a\uFFFDb"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

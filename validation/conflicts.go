@@ -93,14 +93,19 @@ func checkConflicts(s *sidecar.Sidecar, view clusterview.View) conflictResult {
 	}
 
 	result := conflictResult{warnings: warnings}
+	// A namespace may hold many Sidecars, most of them unrelated: each
+	// selector is built once, and an unrelated Sidecar costs no text.
+	sel := labels.SelectorFromValidatedSet(selector)
 	for _, other := range others {
 		if other.Selector == nil {
 			continue
 		}
-		both := conflictSelected(other.Selector, proxied)
-		sSubset := conflictIsSubset(selector, other.Selector)
-		otherSubset := conflictIsSubset(other.Selector, selector)
-		otherSelector := conflictDescribeSelector(other)
+		otherSel := labels.SelectorFromValidatedSet(other.Selector)
+		both := conflictSelectedBy(otherSel, proxied)
+		// s's selector a subset of other's (every label of one in the
+		// other, same value): every workload other selects, s selects too.
+		sSubset := sel.Matches(labels.Set(other.Selector))
+		otherSubset := otherSel.Matches(labels.Set(selector))
 		switch {
 		case len(both) > 0:
 			byConstruction := ""
@@ -109,16 +114,16 @@ func checkConflicts(s *sidecar.Sidecar, view clusterview.View) conflictResult {
 			}
 			result.add(rules.SelectorsShareWorkload.On(field.Forbidden(labelsPath, fmt.Sprintf(
 				"this Sidecar's workloadSelector (%s) and Sidecar %s (%s) both select %s%s; Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; %s",
-				conflictFormatLabels(selector), other.Key(), otherSelector,
+				conflictFormatLabels(selector), other.Key(), conflictDescribeSelector(other),
 				conflictFormatWorkloads(both), byConstruction, conflictFix(other)))), other.Key())
 		case (sSubset || otherSubset) && ambient:
 			result.warnings = append(result.warnings, Warnf(rules.SelectorsOverlap, labelsPath,
 				"overlaps Sidecar %s (%s): %s; namespace %q is in ambient mode, so only workloads injected individually would get either, and none does now",
-				other.Key(), otherSelector, conflictSubsetReason(other, sSubset, otherSubset), s.Namespace))
+				other.Key(), conflictDescribeSelector(other), conflictSubsetReason(other, sSubset, otherSubset), s.Namespace))
 		case sSubset || otherSubset:
 			result.add(rules.SelectorsOverlap.On(field.Forbidden(labelsPath, fmt.Sprintf(
 				"this Sidecar's workloadSelector (%s) and Sidecar %s (%s) overlap: %s (no such workload with a sidecar proxy exists yet, but any future one would get two Sidecars); Istio's behaviour is undefined when two Sidecars with a workloadSelector select the same workload; %s",
-				conflictFormatLabels(selector), other.Key(), otherSelector,
+				conflictFormatLabels(selector), other.Key(), conflictDescribeSelector(other),
 				conflictSubsetReason(other, sSubset, otherSubset), conflictFix(other)))), other.Key())
 		case conflictCompatible(selector, other.Selector):
 			union := maps.Clone(selector)
@@ -265,7 +270,11 @@ func conflictOtherSidecars(s *sidecar.Sidecar, view clusterview.View) []clusterv
 // conflictSelected returns the workloads selector selects, in input order
 // (an empty selector selects every workload, as istiod reads it).
 func conflictSelected(selector map[string]string, workloads []clusterview.Workload) []clusterview.Workload {
-	sel := labels.SelectorFromValidatedSet(selector)
+	return conflictSelectedBy(labels.SelectorFromValidatedSet(selector), workloads)
+}
+
+// conflictSelectedBy returns the workloads sel selects, in input order.
+func conflictSelectedBy(sel labels.Selector, workloads []clusterview.Workload) []clusterview.Workload {
 	var out []clusterview.Workload
 	for _, w := range workloads {
 		if sel.Matches(labels.Set(w.Labels)) {
@@ -273,12 +282,6 @@ func conflictSelected(selector map[string]string, workloads []clusterview.Worklo
 		}
 	}
 	return out
-}
-
-// conflictIsSubset reports whether every label of a is in b with the same
-// value: then every workload b selects, a selects too.
-func conflictIsSubset(a, b map[string]string) bool {
-	return labels.SelectorFromValidatedSet(a).Matches(labels.Set(b))
 }
 
 // conflictCompatible reports whether no key has different values in a and

@@ -13,7 +13,7 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/sidecar"
-	"github.com/sidecar-webhook/sidecar-webhook/test/load"
+	"github.com/sidecar-webhook/sidecar-webhook/test/benchdata"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 )
 
@@ -46,7 +46,7 @@ func benchSidecars(b *testing.B) map[string]*sidecar.Sidecar {
 		}
 		out["reference/"+strings.TrimSuffix(filepath.Base(f), ".yaml")] = decoded(b, j)
 	}
-	out["generated/50-listeners"] = decoded(b, load.GeneratedSidecar("prod", "big", 50))
+	out["generated/50-listeners"] = decoded(b, benchdata.GeneratedSidecar("prod", "big", 50))
 	return out
 }
 
@@ -69,15 +69,15 @@ func BenchmarkValidateSidecar(b *testing.B) {
 // views are the load benchmark's two states in memory: the same namespace
 // shape (100 pods, 10 Deployments, 10 Sidecars), 10 or 1000 namespaces.
 var views = map[string]func() *clusterview.Memory{
-	"small": func() *clusterview.Memory { return load.Memory(load.Small) },
-	"large": func() *clusterview.Memory { return load.Memory(load.Large) },
+	"small": func() *clusterview.Memory { return benchdata.Memory(benchdata.Small) },
+	"large": func() *clusterview.Memory { return benchdata.Memory(benchdata.Large) },
 }
 
 // conflictCases: a Sidecar admitted (its selector matches nothing else),
 // one denied (same selector as sc-0), and a second namespace-wide one
 // (denied), all in a namespace of the generated state.
 func conflictCases(b *testing.B) map[string]*sidecar.Sidecar {
-	ns := load.NamespaceName(7)
+	ns := benchdata.NamespaceName(7)
 	mk := func(name, selector string) *sidecar.Sidecar {
 		sel := ""
 		if selector != "" {
@@ -87,7 +87,7 @@ func conflictCases(b *testing.B) map[string]*sidecar.Sidecar {
 	}
 	return map[string]*sidecar.Sidecar{
 		"admitted":             mk("new", "new"),
-		"denied-same-selector": mk("dup", load.AppName(0)),
+		"denied-same-selector": mk("dup", benchdata.AppName(0)),
 		"denied-namespacewide": mk("second", ""),
 	}
 }

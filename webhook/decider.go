@@ -113,7 +113,10 @@ func (v *SidecarValidator) decideAcrossReplicas(ctx context.Context, req admissi
 		switch route.Path {
 		case PathLeader:
 			if resp, ok := v.decideAsLeader(req, obj, old, view, dryRun); ok {
-				recordPath(ctx, PathLeader)
+				// A denial is the cache's, as on any replica (PathLocal).
+				if resp.Allowed {
+					recordPath(ctx, PathLeader)
+				}
 				return resp
 			}
 		case PathLeaderWarmup:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -13,9 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	"sigs.k8s.io/yaml"
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
-	"github.com/sidecar-webhook/sidecar-webhook/test/load"
+	"github.com/sidecar-webhook/sidecar-webhook/test/benchdata"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
@@ -46,14 +48,26 @@ func (steadyLeader) Confirmed(string, time.Time) {}
 
 type mux map[string]http.Handler
 
+// floorPath serves floor: the review decoded by controller-runtime and
+// "allowed" answered without a look at the object, registered like the real
+// handlers, so their figures read as ratios to what every request costs
+// before any rule runs (the load benchmark's floor, without TLS).
+const floorPath = "/floor"
+
+type floor struct{}
+
+func (floor) Handle(context.Context, admission.Request) admission.Response {
+	return admission.Allowed("")
+}
+
 func (m mux) Register(path string, h http.Handler) { m[path] = h }
 
 // scenarios are the load benchmark's three requests on a state.
-func scenarios(st load.State) []*load.Scenario {
-	return []*load.Scenario{
-		load.AdmittedSidecar(st, webhook.ValidateSidecarsPath),
-		load.DeniedSidecar(st, webhook.ValidateSidecarsPath),
-		load.AnnotatedPod(st, webhook.MutatePodsPath),
+func scenarios(st benchdata.State) []*benchdata.Scenario {
+	return []*benchdata.Scenario{
+		benchdata.AdmittedSidecar(st, webhook.ValidateSidecarsPath),
+		benchdata.DeniedSidecar(st, webhook.ValidateSidecarsPath),
+		benchdata.AnnotatedPod(st, webhook.MutatePodsPath),
 	}
 }
 
@@ -64,7 +78,7 @@ func handlers(view clusterview.View) webhook.Handlers {
 			Options: validation.Options{Enforcement: validation.EnforcementDeny}},
 		webhook.MutateSidecarsPath: &webhook.SidecarDefaulter{},
 		webhook.MutatePodsPath:     &webhook.PodAnnotator{Views: views},
-		webhook.FloorPath:          webhook.Floor{},
+		floorPath:                  floor{},
 	}
 }
 
@@ -80,34 +94,54 @@ func request(b *testing.B, body []byte) admission.Request {
 // BenchmarkHandleAsLeader is the admitted Sidecar decided by the steady
 // decision leader (leader election on): the same rules, no confirming read.
 func BenchmarkHandleAsLeader(b *testing.B) {
-	for _, st := range []load.State{load.Small, load.Large} {
-		view := load.Memory(st)
+	for _, st := range []benchdata.State{benchdata.Small, benchdata.Large} {
+		view := benchdata.Memory(st)
 		h := &webhook.SidecarValidator{Cluster: memCluster{view}, Pending: webhook.NewPending(time.Now), Decider: steadyLeader{},
 			Options: validation.Options{Enforcement: validation.EnforcementDeny}}
-		sc := load.AdmittedSidecar(st, webhook.ValidateSidecarsPath)
-		b.Run(st.Name+"/"+sc.Name, func(b *testing.B) {
-			reqs := make([]admission.Request, 64)
-			for i := range reqs {
-				reqs[i] = request(b, sc.Body(int64(i)))
-			}
-			if resp := h.Handle(context.Background(), reqs[0]); !resp.Allowed {
-				b.Fatalf("unexpected answer %+v", resp)
-			}
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				h.Handle(context.Background(), reqs[i%len(reqs)])
-				i++
-			}
-		})
+		for _, sc := range []*benchdata.Scenario{benchdata.AdmittedSidecar(st, webhook.ValidateSidecarsPath), ratings(b, st)} {
+			b.Run(st.Name+"/"+sc.Name, func(b *testing.B) {
+				reqs := make([]admission.Request, 64)
+				for i := range reqs {
+					reqs[i] = request(b, sc.Body(int64(i)))
+				}
+				if resp := h.Handle(context.Background(), reqs[0]); !resp.Allowed {
+					b.Fatalf("unexpected answer %+v", resp)
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					h.Handle(context.Background(), reqs[i%len(reqs)])
+					i++
+				}
+			})
+		}
 	}
+}
+
+// ratings is the load benchmark's comparison with Istio: the reference's
+// ratings Sidecar created in the state's namespaces.
+func ratings(b *testing.B, st benchdata.State) *benchdata.Scenario {
+	b.Helper()
+	y, err := os.ReadFile("../validation/testdata/reference/ratings.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	j, err := yaml.YAMLToJSON(y)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc, err := benchdata.ExampleSidecar(st, "sidecar-ratings", j, webhook.ValidateSidecarsPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sc
 }
 
 // BenchmarkHandle calls each handler directly with the load benchmark's
 // requests, against the small and the large state in memory.
 func BenchmarkHandle(b *testing.B) {
-	for _, st := range []load.State{load.Small, load.Large} {
-		hs := handlers(load.Memory(st))
+	for _, st := range []benchdata.State{benchdata.Small, benchdata.Large} {
+		hs := handlers(benchdata.Memory(st))
 		for _, sc := range scenarios(st) {
 			h := hs[sc.Path]
 			b.Run(st.Name+"/"+sc.Name, func(b *testing.B) {
@@ -138,17 +172,17 @@ func BenchmarkHandle(b *testing.B) {
 // answer encoded. The floor is the same path with a handler that answers
 // at once; the ratio to it is what the load benchmark measures over HTTPS.
 func BenchmarkServeHTTP(b *testing.B) {
-	st := load.Small
+	st := benchdata.Small
 	m := mux{}
 	metrics, err := webhook.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
-	webhook.Register(m, handlers(load.Memory(st)), metrics, logr.Discard())
+	webhook.Register(m, handlers(benchdata.Memory(st)), metrics, logr.Discard())
 	for _, sc := range scenarios(st) {
-		for _, path := range []string{webhook.FloorPath, sc.Path} {
+		for _, path := range []string{floorPath, sc.Path} {
 			name := sc.Name
-			if path == webhook.FloorPath {
+			if path == floorPath {
 				name += "/floor"
 			}
 			b.Run(name, func(b *testing.B) {

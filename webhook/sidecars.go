@@ -102,6 +102,12 @@ func (v *SidecarValidator) Handle(ctx context.Context, req admission.Request) ad
 	// cache decides it alone (most GitOps syncs: new listeners, labels,
 	// annotations).
 	if old == nil || !sidecar.SameSelector(old, obj) {
+		// The decision leader decides once, from this same cache, under the
+		// namespace's lock: a first look without the lock would only ask
+		// the same questions twice.
+		if v.Decider != nil && v.Pending != nil && v.Decider.Route(obj.Namespace).Path == PathLeader {
+			return v.decideAcrossReplicas(ctx, req, obj, old, view, dryRun)
+		}
 		// First from the cache: most denials need nothing more.
 		if result := validation.Decide(obj, old, overlay(view), v.Options); !result.Allowed() {
 			return answer(req, result)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
-	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
 // BindFlags binds the server's flags to cfg. `sidecar-webhook serve` and the
@@ -54,7 +53,6 @@ func BindFlags(fs *flag.FlagSet, cfg *Config) {
 	})
 	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", os.Getenv("POD_IP"), "with --leader-elect: the IP the other replicas reach this one at (on --port) when it leads Sidecar decisions (default $POD_IP)")
 	fs.StringVar(&cfg.DeciderServerName, "decider-server-name", "", "with --leader-elect: the DNS name the decision leader's serving certificate is verified for when forwarding to it (default sidecar-webhook.NAMESPACE.svc, NAMESPACE the --leader-election-namespace)")
-	fs.BoolVar(&cfg.BenchFloor, "bench-floor", false, "also serve "+webhook.FloorPath+" (the load benchmark's floor: decodes the review, answers allowed) and "+webhook.UnconfirmedBenchPath+" (the Sidecar validator without the confirming read)")
 }
 
 // DefaultConfig is the Config before any flag is parsed: the values that

@@ -105,10 +105,6 @@ type Config struct {
 	// selector (see webhook.Cluster). Safe only with a single replica,
 	// whose record of pending admissions already closes the race.
 	SkipConfirmReads bool
-	// BenchFloor also serves webhook.FloorPath, the load benchmark's floor,
-	// and webhook.UnconfirmedBenchPath, the Sidecar validator without the
-	// confirming read.
-	BenchFloor bool
 }
 
 // Validate reports configuration mistakes before anything starts.
@@ -298,11 +294,6 @@ func Run(ctx context.Context, cfg Config, restConfig *rest.Config, log logr.Logg
 		// The same record and locks as the webhook's own path: the leader
 		// decides forwarded reviews and its own as one.
 		handlers[webhook.DecideSidecarsPath] = &webhook.SidecarValidator{Cluster: cluster, Pending: pending, Decider: leaderDecides, Internal: true, Options: cfg.Validation}
-	}
-	if cfg.BenchFloor {
-		handlers[webhook.FloorPath] = webhook.Floor{}
-		unconfirmed := &liveCluster{view: view}
-		handlers[webhook.UnconfirmedBenchPath] = &webhook.SidecarValidator{Cluster: unconfirmed, Pending: webhook.NewPending(time.Now), Options: cfg.Validation}
 	}
 	webhook.Register(webhookServer, handlers, metrics, log.WithName("admission"))
 

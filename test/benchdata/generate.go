@@ -1,4 +1,4 @@
-package load
+package benchdata
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package load
+package benchdata
 
 import (
 	"fmt"
@@ -30,10 +30,10 @@ func Memory(s State) *clusterview.Memory {
 				Selector: map[string]string{"app": AppName(k)}})
 		}
 		for k := range s.DeploymentsPerNS {
-			m.AddDeployment(deployment(ns, AppName(k%s.Apps)))
+			m.AddDeployment(Deployment(ns, AppName(k%s.Apps)))
 		}
 		for k := range s.ServicesPerNS {
-			m.AddService(service(ns, AppName(k%s.Apps)))
+			m.AddService(Service(ns, AppName(k%s.Apps)))
 		}
 		for k := range s.PodsPerNamespace {
 			m.AddPod(StatePod(ns, fmt.Sprintf("%s-%d", AppName(k%s.Apps), k), AppName(k%s.Apps)))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -16,28 +17,39 @@ import (
 	"time"
 )
 
-// ServerProcess is the real sidecar-webhook binary running `serve` as a
-// child process, so its memory is its own.
+// ServerProcess is a server under test running as a child process, so its
+// CPU and memory are its own: sidecar-webhook serve (StartServe), or a
+// reference server (StartReference: the floor, Istio's validation webhook).
 type ServerProcess struct {
-	Cmd         *exec.Cmd
-	Port        int
+	Name string
+	Cmd  *exec.Cmd
+	// Port is the HTTPS port the admission reviews go to.
+	Port int
+	// HealthAddr, MetricsAddr and PprofAddr are set for serve only.
 	HealthAddr  string
 	MetricsAddr string
 	PprofAddr   string
 	Started     time.Time
-	// Ready is how long after the start /readyz first answered 200: the
-	// webhook listening and every informer cache synced.
+	// Ready is how long after the start the server first answered: for
+	// serve, /readyz with 200 (the webhook listening and every informer
+	// cache synced); for a reference server, a TLS handshake on Port.
 	Ready   time.Duration
 	logFile *os.File
 	exited  chan struct{}
 }
 
-// ServerOptions configures StartServer.
-type ServerOptions struct {
+// ServeOptions configures StartServe.
+type ServeOptions struct {
+	Name       string
 	Binary     string
 	Kubeconfig string
 	CertDir    string
 	LogPath    string
+	// LeaderElect runs the replica with leader election, so that Sidecar
+	// decisions go through the decision leader; LeaseNamespace holds the
+	// Leases. Off, the replica decides alone with the confirming read.
+	LeaderElect    bool
+	LeaseNamespace string
 	// Extra are more `serve` flags.
 	Extra []string
 	// Env is added to the inherited environment (KEY=VALUE).
@@ -54,11 +66,8 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// StartServer starts `sidecar-webhook serve` with the benchmark's flags:
-// no leader election, no pod reconciler and no audit (admission only), the
-// floor handler on.
-func StartServer(opts ServerOptions) (*ServerProcess, error) {
-	var ports [4]int
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
 	for i := range ports {
 		p, err := FreePort()
 		if err != nil {
@@ -66,72 +75,158 @@ func StartServer(opts ServerOptions) (*ServerProcess, error) {
 		}
 		ports[i] = p
 	}
+	return ports, nil
+}
+
+// ServeArgs are the benchmark's `serve` flags: no pod reconciler and no
+// audit (admission only), leader election as asked, the decision leader
+// advertised on loopback. The production binary's own command line, kept
+// in one place.
+func ServeArgs(opts ServeOptions, port int, health, metrics, pprof string) []string {
+	args := []string{"serve",
+		"--kubeconfig", opts.Kubeconfig,
+		"--cert-dir", opts.CertDir,
+		"--port", strconv.Itoa(port),
+		"--health-probe-bind-address", health,
+		"--metrics-bind-address", metrics,
+		"--pprof-bind-address", pprof,
+		"--leader-elect=" + strconv.FormatBool(opts.LeaderElect),
+		"--reconcile-pods=false",
+		"--audit-interval=0",
+	}
+	if opts.LeaderElect {
+		args = append(args, "--leader-election-namespace", opts.LeaseNamespace, "--advertise-address", "127.0.0.1")
+	}
+	return append(args, opts.Extra...)
+}
+
+// StartServe starts `sidecar-webhook serve` with ServeArgs; the replica's
+// name (its identity in the Leases) is opts.Name.
+func StartServe(opts ServeOptions) (*ServerProcess, error) {
+	ports, err := freePorts(4)
+	if err != nil {
+		return nil, err
+	}
 	s := &ServerProcess{
+		Name:        opts.Name,
 		Port:        ports[0],
 		HealthAddr:  "127.0.0.1:" + strconv.Itoa(ports[1]),
 		MetricsAddr: "127.0.0.1:" + strconv.Itoa(ports[2]),
 		PprofAddr:   "127.0.0.1:" + strconv.Itoa(ports[3]),
 	}
-	args := append([]string{"serve",
-		"--kubeconfig", opts.Kubeconfig,
-		"--cert-dir", opts.CertDir,
-		"--port", strconv.Itoa(s.Port),
-		"--health-probe-bind-address", s.HealthAddr,
-		"--metrics-bind-address", s.MetricsAddr,
-		"--pprof-bind-address", s.PprofAddr,
-		"--leader-elect=false",
-		"--reconcile-pods=false",
-		"--audit-interval=0",
-		"--bench-floor",
-	}, opts.Extra...)
-	logFile, err := os.Create(opts.LogPath)
+	args := ServeArgs(opts, s.Port, s.HealthAddr, s.MetricsAddr, s.PprofAddr)
+	env := append([]string{"POD_NAME=" + opts.Name}, opts.Env...)
+	return s, s.start(opts.Binary, args, env, opts.LogPath)
+}
+
+// StartReference starts a reference server (the floor, Istio's validation
+// webhook): binary --cert-dir certDir --port PORT.
+func StartReference(name, binary, certDir, logPath string) (*ServerProcess, error) {
+	ports, err := freePorts(1)
 	if err != nil {
 		return nil, err
 	}
+	s := &ServerProcess{Name: name, Port: ports[0]}
+	return s, s.start(binary, []string{"--cert-dir", certDir, "--port", strconv.Itoa(s.Port)}, nil, logPath)
+}
+
+func (s *ServerProcess) start(binary string, args, env []string, logPath string) error {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
 	s.logFile = logFile
-	s.Cmd = exec.Command(opts.Binary, args...)
+	s.Cmd = exec.Command(binary, args...)
 	s.Cmd.Stdout, s.Cmd.Stderr = logFile, logFile
-	s.Cmd.Env = append(os.Environ(), opts.Env...)
+	s.Cmd.Env = append(os.Environ(), env...)
 	// Dies with the benchmark, whatever happens to it.
 	s.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	s.Started = time.Now()
 	if err := s.Cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, err
+		return err
 	}
 	s.exited = make(chan struct{})
 	go func() {
 		_ = s.Cmd.Wait()
 		close(s.exited)
 	}()
-	return s, nil
+	return nil
 }
 
-// WaitReady polls /readyz until it answers 200 and records Ready.
+// WaitReady waits until the server answers (see Ready) and records Ready.
 func (s *ServerProcess) WaitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	c := &http.Client{Timeout: time.Second}
 	for {
-		resp, err := c.Get("http://" + s.HealthAddr + "/readyz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				s.Ready = time.Since(s.Started)
-				return nil
-			}
+		if s.answers(c) {
+			s.Ready = time.Since(s.Started)
+			return nil
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("the server exited before it was ready; see %s", s.logFile.Name())
+			return fmt.Errorf("%s exited before it was ready; see %s", s.Name, s.logFile.Name())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the server was not ready within %s; see %s", timeout, s.logFile.Name())
+			return fmt.Errorf("%s was not ready within %s; see %s", s.Name, timeout, s.logFile.Name())
 		}
 	}
+}
+
+func (s *ServerProcess) answers(c *http.Client) bool {
+	if s.HealthAddr == "" {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(s.Port),
+			&tls.Config{InsecureSkipVerify: true}) // only whether it listens
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
+	}
+	resp, err := c.Get("http://" + s.HealthAddr + "/readyz")
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Metrics returns the samples of the server's /metrics whose name is name,
+// keyed by their labels as printed ("" without labels, else for example
+// `{path="leader",result="allowed"}`).
+func (s *ServerProcess) Metrics(name string) (map[string]float64, error) {
+	resp, err := http.Get("http://" + s.MetricsAddr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		labels, value := "", rest
+		if rest[0] == '{' {
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				continue
+			}
+			labels, value = rest[:end+1], rest[end+1:]
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s%s: %w", s.Name, name, labels, err)
+		}
+		out[labels] = v
+	}
+	return out, sc.Err()
 }
 
 // ProcessMemory is the server process's memory.

@@ -1,9 +1,12 @@
-package load
+package benchdata
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Placeholders in the body templates.
@@ -12,11 +15,11 @@ const (
 	phName = "@NAME@"
 )
 
-// Scenario is one kind of admission request, sent both to its real path and
-// to the floor.
+// Scenario is one kind of admission request: the reviews to send and the
+// answer each must get.
 type Scenario struct {
 	Name string `json:"name"`
-	// Path is the webhook path of the real handler.
+	// Path is this project's webhook path for the request.
 	Path   string `json:"path"`
 	Expect Expect `json:"-"`
 	// bodies has one template per namespace; request seq goes to
@@ -25,22 +28,30 @@ type Scenario struct {
 	name   func(seq int64, nsCount int) string
 }
 
-// Body returns the AdmissionReview of request seq.
+// Expect is what an admission response must say for a request to count as
+// a success.
+type Expect struct {
+	Allowed bool
+	// Patch requires a JSON patch in the response.
+	Patch bool
+	// StatusCode, if not zero, is the required response.status.code.
+	StatusCode int32
+	// RejectWarning, if not empty, fails an answer carrying a warning that
+	// contains it.
+	RejectWarning string
+}
+
+// Body returns the AdmissionReview of request seq; its UID is UID(seq).
 func (s *Scenario) Body(seq int64) []byte {
 	t := s.bodies[seq%int64(len(s.bodies))]
 	return t.Fill(UID(seq), s.name(seq, len(s.bodies)))
 }
 
-// Target returns the load target of the scenario at baseURL+path; path
-// is s.Path for the real handler, the floor's path for the floor. The
-// floor is held to the same HTTP checks and answers allowed.
-func (s *Scenario) Target(c *http.Client, baseURL, path string, floor bool) *AdmissionTarget {
-	expect := s.Expect
-	if floor {
-		expect = Expect{Allowed: true}
-	}
-	return &AdmissionTarget{Client: c, URL: baseURL + path, Body: s.Body, Expect: expect}
-}
+// UID is the request UID the bodies carry for request seq: unique within a
+// process run.
+func UID(seq int64) string { return uidPrefix + strconv.FormatInt(seq, 10) }
+
+var uidPrefix = "lb-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
 
 // AdmittedSidecar: a Sidecar CREATE that passes every rule, including the
 // conflict checks and the confirming read. Its selector matches nothing
@@ -61,15 +72,6 @@ func AdmittedSidecar(s State, validatePath string) *Scenario {
 			`"spec":{"workloadSelector":{"labels":{"app":"%[2]s"}},"egress":[{"hosts":["./*","istio-system/*"]}],"outboundTrafficPolicy":{"mode":"REGISTRY_ONLY"}}}`, ns, phName, phUID)
 		sc.bodies = append(sc.bodies, NewTemplate(Review(phUID, "networking.istio.io", "v1", "Sidecar", "sidecars", ns, phName, []byte(obj)), phUID, phName))
 	}
-	return sc
-}
-
-// UnconfirmedAdmittedSidecar is AdmittedSidecar sent to the validator
-// without the confirming read (the server's --bench-floor path, as with
-// --confirm-reads=false): the difference to AdmittedSidecar is the read.
-func UnconfirmedAdmittedSidecar(s State, unconfirmedPath string) *Scenario {
-	sc := AdmittedSidecar(s, unconfirmedPath)
-	sc.Name = "sidecar-admitted-unconfirmed"
 	return sc
 }
 
@@ -103,6 +105,39 @@ func AnnotatedPod(s State, podsPath string) *Scenario {
 	return sc
 }
 
+// ExampleSidecar: a CREATE of example (a Sidecar's JSON, such as one of
+// the reference's examples) in each of the state's namespaces, in turn:
+// the object as written, its namespace set to the request's and a uid
+// added, as the API server sends it. Its name stays the example's, so a
+// webhook that remembers what it admitted holds one entry per namespace.
+// The answer must be allowed; warnings are the webhook's own business.
+func ExampleSidecar(s State, name string, example []byte, validatePath string) (*Scenario, error) {
+	var obj map[string]any
+	if err := json.Unmarshal(example, &obj); err != nil {
+		return nil, fmt.Errorf("the example is not a JSON object: %w", err)
+	}
+	meta, _ := obj["metadata"].(map[string]any)
+	objName, _ := meta["name"].(string)
+	apiVersion, _ := obj["apiVersion"].(string)
+	group, version, found := strings.Cut(apiVersion, "/")
+	if objName == "" || !found {
+		return nil, fmt.Errorf("the example needs apiVersion group/version and metadata.name")
+	}
+	sc := &Scenario{Name: name, Path: validatePath, Expect: Expect{Allowed: true},
+		name: func(int64, int) string { return objName }}
+	for i := range s.Namespaces {
+		ns := NamespaceName(i)
+		meta["namespace"] = ns
+		meta["uid"] = phUID
+		raw, err := json.Marshal(obj)
+		if err != nil {
+			return nil, err
+		}
+		sc.bodies = append(sc.bodies, NewTemplate(Review(phUID, group, version, "Sidecar", "sidecars", ns, objName, raw), phUID))
+	}
+	return sc, nil
+}
+
 // podJSON: %[1]s namespace, %[2]s name, %[3]s uid, %[4]s app.
 const podJSON = `{"kind":"Pod","apiVersion":"v1","metadata":{"name":"%[2]s","generateName":"%[4]s-5d8f7c9b6d-","namespace":"%[1]s","uid":"%[3]s","creationTimestamp":null,` +
 	`"labels":{"app":"%[4]s","pod-template-hash":"5d8f7c9b6d","version":"v1"},"annotations":{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z","prometheus.io/scrape":"true"},` +
@@ -117,3 +152,97 @@ const podJSON = `{"kind":"Pod","apiVersion":"v1","metadata":{"name":"%[2]s","gen
 	`"restartPolicy":"Always","terminationGracePeriodSeconds":30,"dnsPolicy":"ClusterFirst","serviceAccountName":"default","serviceAccount":"default","securityContext":{},"schedulerName":"default-scheduler",` +
 	`"tolerations":[{"key":"node.kubernetes.io/not-ready","operator":"Exists","effect":"NoExecute","tolerationSeconds":300},{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute","tolerationSeconds":300}],` +
 	`"priority":0,"enableServiceLinks":true,"preemptionPolicy":"PreemptLowerPriority"},"status":{}}`
+
+// Review builds an admission/v1 AdmissionReview request body around object
+// (JSON). kind and resource follow the API server's spelling: group ""
+// for the core group.
+func Review(uid string, group, version, kind, resource, namespace, name string, object []byte) []byte {
+	type gvk struct {
+		Group   string `json:"group"`
+		Version string `json:"version"`
+		Kind    string `json:"kind"`
+	}
+	type gvr struct {
+		Group    string `json:"group"`
+		Version  string `json:"version"`
+		Resource string `json:"resource"`
+	}
+	type user struct {
+		Username string   `json:"username"`
+		Groups   []string `json:"groups"`
+	}
+	review := map[string]any{
+		"apiVersion": "admission.k8s.io/v1",
+		"kind":       "AdmissionReview",
+		"request": map[string]any{
+			"uid":             uid,
+			"kind":            gvk{group, version, kind},
+			"resource":        gvr{group, version, resource},
+			"requestKind":     gvk{group, version, kind},
+			"requestResource": gvr{group, version, resource},
+			"name":            name,
+			"namespace":       namespace,
+			"operation":       "CREATE",
+			"userInfo":        user{"system:admin", []string{"system:masters", "system:authenticated"}},
+			"object":          json.RawMessage(object),
+			"oldObject":       nil,
+			"dryRun":          false,
+			"options":         json.RawMessage(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}`),
+		},
+	}
+	b, err := json.Marshal(review)
+	if err != nil {
+		panic(err) // only fixed types above
+	}
+	return b
+}
+
+// Template is a request body with placeholders standing for per-request
+// strings (a sequence number in names, the UID). Filling it is a few
+// appends, so building bodies costs the client next to nothing: the client
+// shares the machine with the server under test.
+type Template struct {
+	parts [][]byte
+	// holes[i] is the index (into Fill's values) of the placeholder that
+	// follows parts[i].
+	holes []int
+	size  int
+}
+
+// NewTemplate splits body at every occurrence of the placeholders.
+func NewTemplate(body []byte, placeholders ...string) *Template {
+	t := &Template{}
+	rest := body
+	for {
+		at, which := -1, -1
+		for i, p := range placeholders {
+			if j := bytes.Index(rest, []byte(p)); j >= 0 && (at < 0 || j < at) {
+				at, which = j, i
+			}
+		}
+		if at < 0 {
+			t.parts = append(t.parts, rest)
+			break
+		}
+		t.parts = append(t.parts, rest[:at])
+		t.holes = append(t.holes, which)
+		rest = rest[at+len(placeholders[which]):]
+	}
+	for _, p := range t.parts {
+		t.size += len(p)
+	}
+	return t
+}
+
+// Fill returns the body with each placeholder replaced by the value at the
+// same position.
+func (t *Template) Fill(values ...string) []byte {
+	out := make([]byte, 0, t.size+64)
+	for i, p := range t.parts {
+		out = append(out, p...)
+		if i < len(t.holes) {
+			out = append(out, values[t.holes[i]]...)
+		}
+	}
+	return out
+}

@@ -64,25 +64,30 @@ func Run(ctx context.Context, target Target, concurrency int, duration time.Dura
 	return m.result(concurrency)
 }
 
-// RunInterleaved measures a and b in turns, rounds times each for
-// duration/rounds, and returns each one's figures over all its turns. A
-// machine whose background load drifts (a shared two-core machine, the API
-// server next to the webhook) then weighs on both alike, which one long
-// run of a followed by one of b does not.
-func RunInterleaved(ctx context.Context, a, b Target, concurrency int, duration time.Duration, rounds int) (Result, Result) {
+// RunInterleaved measures targets in turns, rounds times each for
+// duration/rounds, and returns each one's figures over all its turns, in
+// the order given. A machine whose background load drifts (a shared
+// two-core machine, the API server next to the webhook) then weighs on all
+// alike, which one long run of each after the other does not.
+func RunInterleaved(ctx context.Context, targets []Target, concurrency int, duration time.Duration, rounds int) []Result {
 	if rounds < 1 {
 		rounds = 1
 	}
 	turn := duration / time.Duration(rounds)
-	var ma, mb measurement
+	ms := make([]measurement, len(targets))
 	for range rounds {
-		ma.add(drive(ctx, a, concurrency, turn))
-		mb.add(drive(ctx, b, concurrency, turn))
+		for i, t := range targets {
+			ms[i].add(drive(ctx, t, concurrency, turn))
+		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return ma.result(concurrency), mb.result(concurrency)
+	out := make([]Result, len(targets))
+	for i := range ms {
+		out[i] = ms[i].result(concurrency)
+	}
+	return out
 }
 
 // measurement accumulates the turns of one target.
