@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # hack/bench.sh: the performance harness behind `make bench`.
 #
-# 1. Go benchmarks of the hot paths (go test -bench, short -benchtime; the
-#    packages that start a control plane in TestMain are left out).
+# 1. Go benchmarks of the hot paths (go test -bench, short -benchtime; built
+#    without the controlplane tag, as `make unit` is, so no control plane
+#    starts).
 # 2. The HTTPS load benchmark (hack/loadbench, a module of its own): a
 #    local control plane loaded with synthetic state, the production server
 #    as child processes (one replica deciding alone, and a decision leader
@@ -77,9 +78,7 @@ log "load average at start: $LOAD_BEFORE"
 
 if [[ $RUN_GO == 1 ]]; then
   log "Go benchmarks (-benchtime $BENCHTIME)"
-  # shellcheck disable=SC2046
-  $GO test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" \
-    $($GO list ./... | grep -v -e /test/e2e -e /test/deploy -e /test/faults) | tee "$work/gobench.txt" >&2
+  $GO test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" ./... | tee "$work/gobench.txt" >&2
 fi
 
 if [[ $RUN_LOAD == 1 ]]; then

@@ -1,8 +1,9 @@
+//go:build controlplane
+
 package informer_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -141,19 +142,5 @@ func TestWithLiveSidecarsOverStaleView(t *testing.T) {
 	}
 	if got := live.Sidecars("confirm-empty"); len(got) != 0 {
 		t.Errorf("Sidecars(confirm-empty) = %v, want none", got)
-	}
-}
-
-type failingReader struct{ client.Reader }
-
-func (failingReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
-	return errors.New("API server unavailable")
-}
-
-func TestWithLiveSidecarsReaderError(t *testing.T) {
-	// Needs no control plane: the reader fails before anything is read.
-	v, err := informer.WithLiveSidecars(context.Background(), clusterview.NewMemory("x"), failingReader{}, "ns")
-	if err == nil || v != nil {
-		t.Errorf("WithLiveSidecars with a failing reader = (%v, %v), want (nil, error)", v, err)
 	}
 }

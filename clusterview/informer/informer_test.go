@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package informer_test
 
 import (
@@ -32,8 +34,8 @@ import (
 
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview"
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )

@@ -1,12 +1,13 @@
 // Command sidecar-webhook validates, defaults and explains Istio Sidecars.
 //
 //	sidecar-webhook serve    the admission webhook server (in a cluster)
-//	sidecar-webhook dev      a local control plane with the webhook registered
 //	sidecar-webhook check    the same decisions offline, on YAML/JSON files
 //	sidecar-webhook resolve  which Sidecar a pod gets, and its effective listeners
 //
 // main only turns flags into configuration and hands a signal-aware context
-// down; the work is in the packages.
+// down; the work is in the packages. This is the shipped binary: the local
+// control plane is a command of its own (cmd/sidecar-webhook-dev), and
+// TestProductionDependencies keeps its packages out of this one.
 package main
 
 import (
@@ -18,17 +19,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/go-logr/logr"
-	"go.uber.org/zap/zapcore"
-	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 // Exit codes shared by every subcommand.
 const (
 	exitOK      = 0
 	exitDenied  = 1 // check: some Sidecar would be denied
-	exitFailure = 1 // serve, dev: the server could not run
+	exitFailure = 1 // serve: the server could not run
 	exitUsage   = 2 // bad flags, unreadable or unparsable input
 )
 
@@ -44,7 +41,6 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the admission webhook server (in a cluster)", runServe},
-		{"dev", "start a local control plane with the webhook registered", runDev},
 		{"check", "decide on Sidecars in files, offline (CI, GitOps repositories)", runCheck},
 		{"resolve", "show which Sidecar a pod gets and its effective listeners", runResolve},
 	}
@@ -83,25 +79,6 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'sidecar-webhook COMMAND -h' for a command's flags.")
-}
-
-// logFlags are the logging flags every long-running command takes.
-type logFlags struct {
-	development bool
-	verbosity   int
-}
-
-func (l *logFlags) bind(fs *flag.FlagSet) {
-	fs.BoolVar(&l.development, "log-development", false, "human-readable console logs instead of JSON")
-	fs.IntVar(&l.verbosity, "v", 0, "log verbosity; 1 adds denial messages (which quote object fields)")
-}
-
-func (l *logFlags) logger(w io.Writer) logr.Logger {
-	return crzap.New(
-		crzap.WriteTo(w),
-		crzap.UseDevMode(l.development),
-		crzap.Level(zapcore.Level(-l.verbosity)),
-	)
 }
 
 // parseFlags parses args, printing errors and help to stderr; it returns

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"io"
 	"testing"
+
+	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 )
 
 // TestConfirmReadsFlag: the confirming read is on unless turned off, and
@@ -21,8 +23,8 @@ func TestConfirmReadsFlag(t *testing.T) {
 	for _, tc := range cases {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		cfg := defaultServerConfig()
-		bindServerFlags(fs, &cfg)
+		cfg := server.DefaultConfig()
+		server.BindFlags(fs, &cfg)
 		if err := fs.Parse(tc.args); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
@@ -32,8 +34,8 @@ func TestConfirmReadsFlag(t *testing.T) {
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfg := defaultServerConfig()
-	bindServerFlags(fs, &cfg)
+	cfg := server.DefaultConfig()
+	server.BindFlags(fs, &cfg)
 	if err := fs.Parse([]string{"--confirm-reads=maybe"}); err == nil {
 		t.Errorf("--confirm-reads=maybe was accepted")
 	}
@@ -51,8 +53,8 @@ func TestPolicyReportsFlag(t *testing.T) {
 	} {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		cfg := defaultServerConfig()
-		bindServerFlags(fs, &cfg)
+		cfg := server.DefaultConfig()
+		server.BindFlags(fs, &cfg)
 		if err := fs.Parse(tc.args); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}

@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/offline"
 	"github.com/sidecar-webhook/sidecar-webhook/rules"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"

@@ -1,8 +1,8 @@
 // Package server assembles the running webhook: a controller-runtime manager
 // with the HTTPS webhook server, metrics, health probes, the informer caches
 // behind the cluster-state rules, the audit and the pod annotation
-// reconciler. Both `serve` (in a cluster) and `dev` (local control plane) run
-// exactly this.
+// reconciler. Both `sidecar-webhook serve` (in a cluster) and
+// `sidecar-webhook-dev` (local control plane) run exactly this.
 package server
 
 import (

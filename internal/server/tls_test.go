@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package server_test
 
 import (
@@ -26,9 +28,9 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/sidecar-webhook/sidecar-webhook/certs"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 	"github.com/sidecar-webhook/sidecar-webhook/validation"
@@ -77,7 +79,7 @@ func requireAssets(t *testing.T) {
 type runningServer struct {
 	addr    string
 	certDir string
-	bundle  *certs.Bundle
+	bundle  *devcerts.Bundle
 	done    chan error
 }
 
@@ -99,7 +101,7 @@ func startServer(t *testing.T) *runningServer {
 	}
 
 	s := &runningServer{certDir: t.TempDir(), done: make(chan error, 1)}
-	if s.bundle, err = certs.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), time.Hour); err != nil {
+	if s.bundle, err = devcerts.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.bundle.WriteDir(s.certDir); err != nil {
@@ -352,7 +354,7 @@ func TestTLS(t *testing.T) {
 
 		// A new CA and serving certificate, written the way a mounted
 		// Secret changes (each file replaced atomically).
-		rotated, err := certs.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), time.Hour)
+		rotated, err := devcerts.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -420,7 +422,7 @@ func isModern(id uint16) bool {
 // defaultServerAccepts runs a Go TLS server with its default configuration
 // and the bundle's certificate and reports whether a TLS 1.2 client offering
 // only suite completes a handshake with it.
-func defaultServerAccepts(t *testing.T, bundle *certs.Bundle, pool *x509.CertPool, suite uint16) error {
+func defaultServerAccepts(t *testing.T, bundle *devcerts.Bundle, pool *x509.CertPool, suite uint16) error {
 	t.Helper()
 	cert, err := tls.X509KeyPair(bundle.Cert, bundle.Key)
 	if err != nil {

@@ -1,3 +1,5 @@
+//go:build controlplane
+
 // Package chart_test checks charts/sidecar-webhook with the Helm CLI
 // (bin/helm, built by `make helm` from the tools module): it lints; with
 // its defaults it renders the same objects as `kubectl kustomize deploy/`,

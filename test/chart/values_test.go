@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package chart_test
 
 import (

@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package deploy_test
 
 import (

@@ -1,6 +1,8 @@
+//go:build controlplane
+
 // Package deploy_test verifies both installations, the kustomize manifests
 // under deploy/ and the Helm chart under charts/, against a real API server
-// (etcd and kube-apiserver through internal/localcluster, with cert-manager's
+// (etcd and kube-apiserver through dev/localcluster, with cert-manager's
 // and Istio's CRDs): they apply, the RBAC they grant is enough for the server
 // and no more than it needs, and the Deployment passes the restricted Pod
 // Security Standard. Every test runs once per installation (subtests
@@ -36,8 +38,8 @@ import (
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 

@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package deploy_test
 
 import (
@@ -20,7 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/sidecar-webhook/sidecar-webhook/certs"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/decider"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/resolve"
@@ -130,7 +132,7 @@ func testServerRunsUnderServiceAccount(t *testing.T, inst *installation) {
 	mustKubectl(t, reconcileObjects(reconcileNamespace), "apply", "-f", "-")
 
 	certDir := filepath.Join(t.TempDir(), "serving-certs")
-	bundle, err := certs.Generate([]string{"127.0.0.1"}, time.Now(), time.Hour)
+	bundle, err := devcerts.Generate([]string{"127.0.0.1"}, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

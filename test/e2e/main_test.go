@@ -1,3 +1,9 @@
+//go:build controlplane
+
+// Package e2e holds the end-to-end tests: they drive `sidecar-webhook-dev`
+// (a real etcd and kube-apiserver with the webhook registered over TLS) with
+// the real kubectl, the way an administrator would. Every file carries the
+// controlplane build tag: `make e2e`, or `go test -tags controlplane ./test/e2e/`.
 package e2e
 
 import (
@@ -52,7 +58,7 @@ const (
 	kubectlTimeout = 90 * time.Second
 )
 
-// env is the one shared `sidecar-webhook dev` control plane, set up by
+// env is the one shared `sidecar-webhook-dev` control plane, set up by
 // TestMain before any test runs.
 var env struct {
 	root       string // repository root (holds go.mod)
@@ -92,7 +98,7 @@ func runMain(m *testing.M) int {
 	}
 	env.root = root
 	binDir := filepath.Join(root, "bin")
-	if missing := missingBinaries(binDir, "sidecar-webhook", "kubectl", "kube-apiserver", "etcd"); len(missing) > 0 {
+	if missing := missingBinaries(binDir, "sidecar-webhook", "sidecar-webhook-dev", "kubectl", "kube-apiserver", "etcd"); len(missing) > 0 {
 		msg := fmt.Sprintf("end-to-end tests need %s in %s; run `make build controlplane` first",
 			strings.Join(missing, ", "), binDir)
 		if os.Getenv("CI") == "true" {
@@ -113,7 +119,7 @@ func runMain(m *testing.M) int {
 	env.tmp = tmp
 	env.cacheDir = filepath.Join(tmp, "kubectl-cache")
 
-	dev, err := startDev(filepath.Join(binDir, "sidecar-webhook"), binDir, tmp)
+	dev, err := startDev(filepath.Join(binDir, "sidecar-webhook-dev"), binDir, tmp)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		if dev != nil {
@@ -147,14 +153,14 @@ func runMain(m *testing.M) int {
 
 	stopStart := time.Now()
 	if err := dev.stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL e2e: stopping `sidecar-webhook dev`: %v\n--- last lines of %s:\n%s\n",
+		fmt.Fprintf(os.Stderr, "FAIL e2e: stopping `sidecar-webhook-dev`: %v\n--- last lines of %s:\n%s\n",
 			err, dev.logPath, tail(dev.logPath, 40))
 		code = 1
 	} else {
-		fmt.Fprintf(os.Stderr, "e2e: sidecar-webhook dev stopped cleanly in %s\n", time.Since(stopStart).Round(100*time.Millisecond))
+		fmt.Fprintf(os.Stderr, "e2e: sidecar-webhook-dev stopped cleanly in %s\n", time.Since(stopStart).Round(100*time.Millisecond))
 	}
 	if leaked := leftoverProcesses(tmp, apiPort); len(leaked) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL e2e: processes of the control plane are still running after `sidecar-webhook dev` exited:\n")
+		fmt.Fprintf(os.Stderr, "FAIL e2e: processes of the control plane are still running after `sidecar-webhook-dev` exited:\n")
 		for _, p := range leaked {
 			fmt.Fprintf(os.Stderr, "  pid %d: %s\n", p.pid, p.cmdline)
 			// They were started for this run only; do not leave them behind.
@@ -181,7 +187,7 @@ func missingBinaries(dir string, names ...string) []string {
 	return missing
 }
 
-// devProcess is the running `sidecar-webhook dev`.
+// devProcess is the running `sidecar-webhook-dev`.
 type devProcess struct {
 	cmd        *exec.Cmd
 	logPath    string
@@ -191,7 +197,7 @@ type devProcess struct {
 	waitErr    error
 }
 
-// startDev starts `sidecar-webhook dev` with its state under tmp and waits
+// startDev starts `sidecar-webhook-dev` with its state under tmp and waits
 // for its ready line. On error the returned process, if not nil, must still
 // be stopped.
 func startDev(binary, assets, tmp string) (*devProcess, error) {
@@ -213,7 +219,7 @@ func startDev(binary, assets, tmp string) (*devProcess, error) {
 	// With --leader-elect dev runs as one replica of many: it takes the
 	// Sidecar decision Lease (first to campaign), and the replicas the
 	// race tests start forward to it.
-	d.cmd = exec.Command(binary, "dev", "--state-dir", env.stateDir, "--assets", assets, "--audit-interval=2s", "--allow-namespace-override",
+	d.cmd = exec.Command(binary, "--state-dir", env.stateDir, "--assets", assets, "--audit-interval=2s", "--allow-namespace-override",
 		"--leader-elect", "--leader-election-namespace", devLeaseNamespace)
 	d.cmd.Stdout = d.stdout
 	d.cmd.Stderr = logFile
@@ -223,7 +229,7 @@ func startDev(binary, assets, tmp string) (*devProcess, error) {
 	d.cmd.WaitDelay = 5 * time.Second
 	if err := d.cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("starting %s dev: %w", binary, err)
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}
 	go func() {
 		d.waitErr = d.cmd.Wait()
@@ -235,13 +241,13 @@ func startDev(binary, assets, tmp string) (*devProcess, error) {
 	select {
 	case kubeconfig := <-d.stdout.found:
 		d.kubeconfig = strings.TrimSpace(kubeconfig)
-		fmt.Fprintf(os.Stderr, "e2e: sidecar-webhook dev ready in %s (kubeconfig %s)\n",
+		fmt.Fprintf(os.Stderr, "e2e: sidecar-webhook-dev ready in %s (kubeconfig %s)\n",
 			time.Since(start).Round(100*time.Millisecond), d.kubeconfig)
 		return d, nil
 	case <-d.exited:
-		return d, fmt.Errorf("`sidecar-webhook dev` exited before it was ready (%v); stdout:\n%s", d.waitErr, d.stdout.text())
+		return d, fmt.Errorf("`sidecar-webhook-dev` exited before it was ready (%v); stdout:\n%s", d.waitErr, d.stdout.text())
 	case <-time.After(readyTimeout):
-		return d, fmt.Errorf("`sidecar-webhook dev` printed no %q line within %s; stdout so far:\n%s",
+		return d, fmt.Errorf("`sidecar-webhook-dev` printed no %q line within %s; stdout so far:\n%s",
 			readyPrefix, readyTimeout, d.stdout.text())
 	}
 }
@@ -269,7 +275,7 @@ func (d *devProcess) stop() error {
 		return fmt.Errorf("it exited uncleanly after SIGTERM: %v", d.waitErr)
 	}
 	if errors.Is(d.waitErr, exec.ErrWaitDelay) {
-		fmt.Fprintf(os.Stderr, "e2e: `sidecar-webhook dev` exited 0 but something kept its stdout open\n")
+		fmt.Fprintf(os.Stderr, "e2e: `sidecar-webhook-dev` exited 0 but something kept its stdout open\n")
 	}
 	return nil
 }
@@ -519,7 +525,7 @@ func TestLeftoverCheckSeesControlPlane(t *testing.T) {
 		cmdlines = append(cmdlines, p.cmdline)
 	}
 	all := strings.Join(cmdlines, "\n")
-	for _, want := range []string{"sidecar-webhook dev", "/etcd ", "/kube-apiserver "} {
+	for _, want := range []string{"/sidecar-webhook-dev ", "/etcd ", "/kube-apiserver "} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the scan for %s and port %s finds no %q process; it found:\n%s", env.tmp, env.apiPort, want, all)
 		}

@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package e2e
 
 import (
@@ -13,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
 )
 
 var policyReports = schema.GroupVersionResource{Group: "wgpolicyk8s.io", Version: "v1alpha2", Resource: "policyreports"}
@@ -22,7 +24,7 @@ var policyReports = schema.GroupVersionResource{Group: "wgpolicyk8s.io", Version
 // test and removes it afterwards; dev's audit finds it by discovery.
 func installPolicyReportCRD(t *testing.T) {
 	t.Helper()
-	// From the module that ships it, not a copy (internal/crds).
+	// From the module that ships it, not a copy (dev/crds).
 	crd, err := crds.PolicyReportCRD(context.Background())
 	if err != nil {
 		t.Fatal(err)

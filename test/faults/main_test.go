@@ -1,3 +1,5 @@
+//go:build controlplane
+
 // Package faults_test runs the real `sidecar-webhook serve` binary against a
 // real local control plane (etcd and kube-apiserver) and breaks things
 // around it: the API server goes away and comes back, the process gets
@@ -27,10 +29,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/sidecar-webhook/sidecar-webhook/certs"
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/test/testenv"
 )
 
@@ -132,7 +134,7 @@ func setUpAndRun(m *testing.M, assets string) int {
 		return 1
 	}
 
-	bundle, err := certs.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), 24*time.Hour)
+	bundle, err := devcerts.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), 24*time.Hour)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
 		return 1

@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package faults_test
 
 import (

@@ -312,6 +312,8 @@ spec:
 		{[]string{"serve", "--help"}, 0, "-cert-dir"},
 		{[]string{"check", allowed}, 0, "ALLOWED Sidecar prod/default"},
 		{[]string{"check", conflicting}, 1, "DENIED Sidecar prod/second"},
+		// The local control plane is cmd/sidecar-webhook-dev, never shipped.
+		{[]string{"dev"}, 2, `unknown command "dev"`},
 	}
 	for _, c := range cases {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -7,9 +7,9 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/sidecar-webhook/sidecar-webhook/certs"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/localcluster"
 )
 
 // This file is the benchmark's only contact with the project's development
@@ -44,7 +44,7 @@ func startControlPlane(ctx context.Context, assets, stateDir string) (*controlPl
 // hosts (tls.crt, tls.key) into dir, valid for an hour, and returns the
 // CA's PEM.
 func writeServingCerts(dir string, hosts []string) ([]byte, error) {
-	bundle, err := certs.Generate(hosts, time.Now(), time.Hour)
+	bundle, err := devcerts.Generate(hosts, time.Now(), time.Hour)
 	if err != nil {
 		return nil, err
 	}

@@ -1,3 +1,5 @@
+//go:build controlplane
+
 package localcluster
 
 import (
@@ -86,24 +88,5 @@ func TestControllerManager(t *testing.T) {
 	}
 	if pids := childPIDs(c.paths.controllerManager); len(pids) != 0 {
 		t.Errorf("kube-controller-manager processes after Stop: %v", pids)
-	}
-}
-
-// TestControllerManagerMissing: asking for the controller manager without
-// its binary fails before anything starts, naming what is missing.
-func TestControllerManagerMissing(t *testing.T) {
-	assets := t.TempDir()
-	for _, n := range []string{"kube-apiserver", "etcd", "kubectl"} {
-		// Would fail if run: the check must come first.
-		if err := os.WriteFile(filepath.Join(assets, n), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if HasControllerManager(assets) {
-		t.Fatal("HasControllerManager on a directory without it")
-	}
-	_, err := Start(context.Background(), Options{AssetsDir: assets, ControllerManager: true})
-	if err == nil || !strings.Contains(err.Error(), "kube-controller-manager") || !strings.Contains(err.Error(), assets) {
-		t.Fatalf("Start with ControllerManager and no binary: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package certs_test
+package devcerts_test
 
 import (
 	"crypto/tls"
@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sidecar-webhook/sidecar-webhook/certs"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
 )
 
 func parseCert(t *testing.T, pemData []byte) *x509.Certificate {
@@ -36,7 +37,7 @@ func parseCert(t *testing.T, pemData []byte) *x509.Certificate {
 func TestGenerate(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	validFor := 48 * time.Hour
-	b, err := certs.Generate([]string{"localhost", "127.0.0.1", "webhook.ns.svc", "::1"}, now, validFor)
+	b, err := devcerts.Generate([]string{"localhost", "127.0.0.1", "webhook.ns.svc", "::1"}, now, validFor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +94,11 @@ func TestGenerate(t *testing.T) {
 
 func TestGenerateFreshEachTime(t *testing.T) {
 	now := time.Now()
-	a, err := certs.Generate([]string{"localhost"}, now, time.Hour)
+	a, err := devcerts.Generate([]string{"localhost"}, now, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := certs.Generate([]string{"localhost"}, now, time.Hour)
+	b, err := devcerts.Generate([]string{"localhost"}, now, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestGenerateFreshEachTime(t *testing.T) {
 
 func TestGenerateNeedsAHost(t *testing.T) {
 	for _, hosts := range [][]string{nil, {}} {
-		b, err := certs.Generate(hosts, time.Now(), time.Hour)
+		b, err := devcerts.Generate(hosts, time.Now(), time.Hour)
 		if err == nil || b != nil {
 			t.Errorf("Generate(%v) = %v, %v; want an error", hosts, b, err)
 		}
@@ -122,7 +123,7 @@ func TestGenerateNeedsAHost(t *testing.T) {
 }
 
 func TestWriteDirAndHandshake(t *testing.T) {
-	b, err := certs.Generate([]string{"localhost", "127.0.0.1"}, time.Now(), time.Hour)
+	b, err := devcerts.Generate([]string{"localhost", "127.0.0.1"}, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,76 +18,30 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/sidecar-webhook/sidecar-webhook/certs"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/crds"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/localcluster"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/crds"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/devcerts"
+	"github.com/sidecar-webhook/sidecar-webhook/dev/localcluster"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
 	"github.com/sidecar-webhook/sidecar-webhook/mesh"
 	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
-// devConfig is the dev command's configuration.
-type devConfig struct {
-	stateDir string
-	assets   string
-	server   server.Config
-}
-
-func runDev(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	cfg := devConfig{server: defaultServerConfig()}
-	fs.StringVar(&cfg.stateDir, "state-dir", ".local", "directory for the kubeconfig, certificates and logs")
-	fs.StringVar(&cfg.assets, "assets", "", "directory with etcd, kube-apiserver and kubectl (default: ./bin or $KUBEBUILDER_ASSETS)")
-	bindServerFlags(fs, &cfg.server)
-	fs.BoolVar(&cfg.server.LeaderElect, "leader-elect", false, "run as in a cluster with several replicas: leader election for the audit and the reconciler, and the Sidecar decision leader (other `serve` processes against the same control plane forward to it)")
-	fs.StringVar(&cfg.server.LeaderElectionNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election Leases")
-	var logs logFlags
-	logs.bind(fs)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return flagExit(err)
-	}
-	// Locally the webhook listens on loopback only, on a free port unless
-	// one was asked for, and exposes no metrics by default.
-	cfg.server.Host = "127.0.0.1"
-	if !flagSet(fs, "decider-server-name") {
-		// dev's serving certificate is for localhost and 127.0.0.1.
-		cfg.server.DeciderServerName = "localhost"
-	}
-	if !flagSet(fs, "advertise-address") {
-		cfg.server.AdvertiseAddress = cfg.server.Host
-	}
-	cfg.server.PodName = "dev"
-	if !flagSet(fs, "port") {
-		cfg.server.Port = 0
-	}
-	if !flagSet(fs, "metrics-bind-address") {
-		cfg.server.MetricsAddr = "0"
-	}
-	if !flagSet(fs, "health-probe-bind-address") {
-		// Probes on a free loopback port: dev waits on /readyz before it
-		// registers the webhooks and says "ready".
-		port, err := freePort()
-		if err != nil {
-			fmt.Fprintf(stderr, "sidecar-webhook dev: %v\n", err)
-			return exitFailure
-		}
-		cfg.server.HealthAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	}
-	log := logs.logger(stderr)
-	ctrllog.SetLogger(log)
-	if err := dev(ctx, cfg, log, stdout); err != nil {
-		fmt.Fprintf(stderr, "sidecar-webhook dev: %v\n", err)
-		return exitFailure
-	}
-	return exitOK
-}
-
+// dev starts the control plane, the server and the webhook registration,
+// prints the lines `make run` users and the end-to-end tests wait for, and
+// runs until ctx is done or a part stops.
 func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) error {
 	stateDir, err := filepath.Abs(cfg.stateDir)
 	if err != nil {
 		return err
+	}
+	if cfg.freeHealthPort {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		cfg.server.HealthAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	istioCRDs, err := crds.IstioCRDs()
 	if err != nil {
@@ -96,7 +49,7 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 	}
 	// With a kube-controller-manager next to the API server, Deployments
 	// really create pods, which the pod webhook then annotates. Without it
-	// (an older bin/) dev still works, with workloads that stay templates.
+	// (an older bin/) the command still works, with workloads that stay templates.
 	withControllerManager := localcluster.HasControllerManager(cfg.assets)
 	if !withControllerManager {
 		log.Info("no kube-controller-manager in the assets directory: Deployments will not create pods (run `make controlplane` to build it)")
@@ -123,7 +76,7 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 		}
 	}
 	cfg.server.CertDir = filepath.Join(stateDir, "certs")
-	bundle, err := certs.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), 365*24*time.Hour)
+	bundle, err := devcerts.Generate([]string{"127.0.0.1", "localhost"}, time.Now(), 365*24*time.Hour)
 	if err != nil {
 		return err
 	}
@@ -146,7 +99,7 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 	if err := waitReady(ctx, cfg.server.HealthAddr, serverDone); err != nil {
 		return err
 	}
-	if err := registerWebhooks(ctx, cluster.Config, "https://"+addr, bundle.CACert); err != nil {
+	if err := registerWebhooks(cluster.Config, "https://"+addr, bundle.CACert); err != nil {
 		return err
 	}
 	injection, err := injectionSummary(ctx, cluster.Config)
@@ -174,8 +127,6 @@ func dev(ctx context.Context, cfg devConfig, log logr.Logger, stdout io.Writer) 
 	}
 }
 
-// registerWebhooks installs the same configurations a cluster gets from
-// deploy/, pointed at the local server by URL.
 // injectionSummary says which rule decides which pods get a proxy: Istio's
 // injector configurations when installed, else the default injector
 // selectors alone (the usual case on a local control plane).
@@ -198,22 +149,24 @@ func injectionSummary(ctx context.Context, cfg *rest.Config) (string, error) {
 	return "no Istio injector installed: pods are judged by the default injector selectors alone (namespace istio-injection=enabled or istio.io/rev; pod sidecar.istio.io/inject=true or istio.io/rev in a namespace with neither)", nil
 }
 
-func registerWebhooks(ctx context.Context, cfg *rest.Config, baseURL string, caBundle []byte) error {
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
+// registerWebhooks installs the configurations a cluster gets from deploy/
+// (the pod webhook among them: pods in injected namespaces get the
+// sidecar-webhook.io annotations at creation), pointed at the local server
+// by URL, through envtest's webhook installer, which also waits until the
+// API server serves them. With LocalServingCAData set envtest makes no CA of
+// its own: the serving certificate must stay in the state directory with its
+// ca.crt, which the decision leader's followers (other `serve` processes)
+// trust.
+func registerWebhooks(cfg *rest.Config, baseURL string, caBundle []byte) error {
 	clientConfig := webhook.URLClientConfig(baseURL, caBundle)
-	// The pod webhook too, as deploy/ installs it: pods in injected
-	// namespaces get the sidecar-webhook.io annotations at creation.
 	opts := webhook.ConfigOptions{ExcludedNamespaces: []string{"kube-system"}, WithPods: true}
-	if _, err := client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx,
-		webhook.ValidatingConfiguration(clientConfig, opts), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("registering the validating webhook: %w", err)
+	install := envtest.WebhookInstallOptions{
+		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{webhook.ValidatingConfiguration(clientConfig, opts)},
+		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{webhook.MutatingConfiguration(clientConfig, opts)},
+		LocalServingCAData: caBundle,
 	}
-	if _, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx,
-		webhook.MutatingConfiguration(clientConfig, opts), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("registering the mutating webhook: %w", err)
+	if err := install.Install(cfg); err != nil {
+		return fmt.Errorf("registering the webhooks: %w", err)
 	}
 	return nil
 }
@@ -282,14 +235,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
-		}
-	})
-	return set
 }

@@ -1,7 +1,7 @@
 // Package localcluster runs a real, local Kubernetes control plane (etcd and
 // kube-apiserver, no nodes; optionally kube-controller-manager) through
-// controller-runtime's envtest. It backs the `dev` subcommand and the
-// end-to-end tests.
+// controller-runtime's envtest. It backs the development command
+// (cmd/sidecar-webhook-dev) and the tests that need an API server.
 //
 // The API server keeps its default admission chain (only the ServiceAccount
 // plugin is disabled, as envtest does), so MutatingAdmissionWebhook and

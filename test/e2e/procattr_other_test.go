@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build controlplane && !linux
 
 package e2e
 

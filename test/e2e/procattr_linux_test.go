@@ -1,6 +1,5 @@
-// Package e2e holds the end-to-end tests: they drive `sidecar-webhook dev`
-// (a real etcd and kube-apiserver with the webhook registered over TLS) with
-// the real kubectl, the way an administrator would.
+//go:build controlplane
+
 package e2e
 
 import "syscall"
