@@ -187,7 +187,7 @@ func installAndCheck(t *testing.T, inst *installation) error {
 	return nil
 }
 
-// installKustomize applies deploy/ exactly as the README says
+// installKustomize applies deploy/ exactly as docs/install.md says
 // (`kubectl apply -k deploy/`) and returns what kustomize renders.
 func installKustomize(t *testing.T, inst *installation) ([]byte, error) {
 	dir := filepath.Join(env.root, testenv.KustomizeDir)
@@ -219,9 +219,9 @@ func installKustomize(t *testing.T, inst *installation) ([]byte, error) {
 	return []byte(rendered), nil
 }
 
-// installChart installs the chart as its README says (`helm install`;
+// installChart installs the chart as docs/install.md says (`helm install`;
 // Helm validates every object against the served schemas, cert-manager's
-// CRDs included), then follows the README's emergency path: the webhook
+// CRDs included), then follows docs/install.md's emergency path: the webhook
 // configurations are deleted and `helm upgrade` with the same values
 // restores them (installAndCheck then finds every object). It returns the
 // manifest Helm recorded for the release.

@@ -26,6 +26,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -371,13 +372,21 @@ func createNamespace(t *testing.T, prefix string) string {
 }
 
 // create stores obj through the API server, retrying briefly: right after
-// an API server restart the first requests may fail.
+// an API server restart the first requests may fail. An attempt whose answer
+// was lost may still have been stored: a retry that finds the object
+// already there counts as done (the tests' names are unique).
 func create(t *testing.T, obj client.Object) {
 	t.Helper()
+	attempts := 0
 	err := testenv.WaitFor(context.Background(), 30*time.Second, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		return env.client.Create(ctx, obj)
+		attempts++
+		err := env.client.Create(ctx, obj)
+		if attempts > 1 && apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatalf("creating %T %s/%s: %v", obj, obj.GetNamespace(), obj.GetName(), err)
