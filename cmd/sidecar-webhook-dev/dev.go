@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -177,23 +178,32 @@ func registerWebhooks(cfg *rest.Config, baseURL string, caBundle []byte) error {
 func waitServing(ctx context.Context, addr string, caPEM []byte, serverDone <-chan error) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	deadline := time.After(30 * time.Second)
-	for {
-		dialer := &tls.Dialer{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-		conn, err := dialer.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			return conn.Close()
-		}
+	dialer := &tls.Dialer{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case err := <-serverDone:
-			return fmt.Errorf("the webhook server failed to start: %v", err)
-		case <-deadline:
-			return fmt.Errorf("the webhook server did not start serving on %s within 30s: %v", addr, err)
-		case <-time.After(100 * time.Millisecond):
+			return false, fmt.Errorf("the webhook server failed to start: %v", err)
+		default:
 		}
+		// Each attempt is bounded: something else listening on the port
+		// may accept the connection and never answer the handshake.
+		attemptCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		conn, err := dialer.DialContext(attemptCtx, "tcp", addr)
+		if err != nil {
+			lastErr = err
+			return false, nil
+		}
+		return true, conn.Close()
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
+	if wait.Interrupted(err) {
+		return fmt.Errorf("the webhook server did not start serving on %s within 30s: %v", addr, lastErr)
+	}
+	return err
 }
 
 // waitReady polls the server's /readyz until it answers 200 (the webhook
@@ -203,29 +213,30 @@ func waitReady(ctx context.Context, healthAddr string, serverDone <-chan error) 
 		return nil
 	}
 	url := "http://" + healthAddr + "/readyz"
-	deadline := time.After(60 * time.Second)
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-serverDone:
+			return false, fmt.Errorf("the webhook server stopped before it was ready: %v", err)
+		default:
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return err
+			return false, err
 		}
 		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return false, nil // not listening yet
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-serverDone:
-			return fmt.Errorf("the webhook server stopped before it was ready: %v", err)
-		case <-deadline:
-			return fmt.Errorf("the webhook server was not ready within 60s (%s)", url)
-		case <-time.After(100 * time.Millisecond):
-		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
+	if wait.Interrupted(err) {
+		return fmt.Errorf("the webhook server was not ready within 60s (%s)", url)
+	}
+	return err
 }
 
 func freePort() (int, error) {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // binControllerManager is the optional kube-controller-manager binary.
@@ -120,25 +122,26 @@ func (c *Cluster) startControllerManager(ctx context.Context) error {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // its self-signed serving certificate on loopback
 	}
 	healthz := fmt.Sprintf("https://127.0.0.1:%d/healthz", port)
-	deadline := time.After(controllerManagerReadyTimeout)
-	for {
-		resp, err := client.Get(healthz)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, controllerManagerReadyTimeout, true, func(ctx context.Context) (bool, error) {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case <-cm.exited:
-			return fmt.Errorf("kube-controller-manager exited during start: %v%s", cm.waitErr, tailHint(c.ControllerManagerLog))
-		case <-deadline:
-			return fmt.Errorf("kube-controller-manager not healthy on %s within %s%s", healthz, controllerManagerReadyTimeout, tailHint(c.ControllerManagerLog))
-		case <-time.After(200 * time.Millisecond):
+			return false, fmt.Errorf("kube-controller-manager exited during start: %v%s", cm.waitErr, tailHint(c.ControllerManagerLog))
+		default:
 		}
+		resp, err := client.Get(healthz)
+		if err != nil {
+			return false, nil // not serving yet
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
+	if wait.Interrupted(err) {
+		return fmt.Errorf("kube-controller-manager not healthy on %s within %s%s", healthz, controllerManagerReadyTimeout, tailHint(c.ControllerManagerLog))
+	}
+	return err
 }
 
 // stop sends SIGTERM and waits up to stopTimeout, then kills it.
