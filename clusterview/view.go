@@ -196,7 +196,8 @@ type View interface {
 	// Sidecars lists the Sidecars in a namespace.
 	Sidecars(namespace string) []SidecarRef
 	// Workloads lists the selectable workloads in a namespace, in no
-	// particular order (see SortWorkloads).
+	// particular order (see SortWorkloads). The list may be shared with
+	// other callers: read it, never modify it.
 	Workloads(namespace string) []Workload
 	// Namespaces lists every namespace, sorted.
 	Namespaces() []string

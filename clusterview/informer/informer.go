@@ -174,6 +174,9 @@ type View struct {
 	// injectors are Istio's injector webhooks, rebuilt by an event handler
 	// whenever an injector configuration changes.
 	injectors atomic.Pointer[mesh.Injectors]
+	// workloadLists keeps each namespace's workloads converted, kept
+	// current by event handlers (nil until Register).
+	workloadLists *workloadLists
 }
 
 // New returns a View over c. Call Register before the cache starts, and
@@ -239,8 +242,14 @@ func (v *View) Register(ctx context.Context) error {
 		}
 		if v.stores == nil {
 			v.stores = map[kind]toolscache.Indexer{}
+			v.workloadLists = newWorkloadLists()
 		}
 		v.stores[w.kind] = store
+		if isWorkloadKind(w.kind) {
+			if _, err := inf.AddEventHandler(v.workloadLists.handler()); err != nil {
+				return fmt.Errorf("following %T changes: %w", obj, err)
+			}
+		}
 	}
 	return nil
 }
@@ -398,11 +407,20 @@ func (v *View) Sidecars(namespace string) []clusterview.SidecarRef {
 
 // Workloads implements clusterview.View. The answer is in no particular
 // order: sorting a namespace's hundreds of pods on every request costs more
-// than the rules that read them, which sort what they report.
+// than the rules that read them, which sort what they report. It is kept
+// between requests until the namespace's workloads change (workloadLists).
 func (v *View) Workloads(namespace string) []clusterview.Workload {
 	if namespace == "" {
 		return nil
 	}
+	if v.workloadLists == nil {
+		return v.readWorkloads(namespace)
+	}
+	return v.workloadLists.get(namespace, func() []clusterview.Workload { return v.readWorkloads(namespace) })
+}
+
+// readWorkloads converts namespace's workloads from the stores.
+func (v *View) readWorkloads(namespace string) []clusterview.Workload {
 	var out []clusterview.Workload
 	eachCached(v, kindPod, namespace, func(p *metav1.PartialObjectMetadata) {
 		out = append(out, clusterview.Workload{Kind: clusterview.KindPod, Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
@@ -422,6 +440,12 @@ func (v *View) Workloads(namespace string) []clusterview.Workload {
 // workloadKinds are the workload controllers whose pod templates a
 // selector can select; the cache holds them as workloadStubs.
 var workloadKinds = []kind{"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
+
+// isWorkloadKind reports whether k's store holds workloads (Workloads reads
+// it).
+func isWorkloadKind(k kind) bool {
+	return k == kindPod || k == kindWorkloadEntry || slices.Contains(workloadKinds, k)
+}
 
 func ownedBy(obj metav1.Object, kind string) bool {
 	for _, ref := range obj.GetOwnerReferences() {

@@ -666,6 +666,25 @@ func TestViewReadsCluster(t *testing.T) {
 			}
 			return errors.New("bare-pod missing")
 		})
+		// A pod created, then deleted, in a namespace whose workloads the
+		// view has already listed (and keeps between requests).
+		late := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: f.a, Name: "late-pod", Labels: map[string]string{"app": "late"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app"}}}}
+		hasLatePod := func(want bool) func(context.Context) error {
+			return func(context.Context) error {
+				found := slices.ContainsFunc(v.Workloads(f.a), func(w clusterview.Workload) bool { return w.Kind == "Pod" && w.Name == "late-pod" })
+				if found != want {
+					return fmt.Errorf("late-pod listed: %v, want %v", found, want)
+				}
+				return nil
+			}
+		}
+		e.create(t, late)
+		testenv.Eventually(t, pollTimeout, "created pod", hasLatePod(true))
+		if err := e.direct.Delete(e.ctx, late); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, pollTimeout, "deleted pod", hasLatePod(false))
 		if err := e.direct.Delete(e.ctx, newSidecar(f.a, "empty-selector", nil, false)); err != nil {
 			t.Fatal(err)
 		}
@@ -869,8 +888,10 @@ func TestViewMatchesMemory(t *testing.T) {
 }
 
 // sortedWorkloads puts a view's answer (in no particular order) in the order
-// of the in-memory view and the fixtures.
+// of the in-memory view and the fixtures, in a copy: the view's list is
+// shared.
 func sortedWorkloads(ws []clusterview.Workload) []clusterview.Workload {
+	ws = slices.Clone(ws)
 	clusterview.SortWorkloads(ws)
 	return ws
 }
