@@ -25,7 +25,9 @@ func listOf(n int, round string, calls *int) func() []clusterview.Workload {
 }
 
 func TestWorkloadListsRebuildOnlyAfterAChange(t *testing.T) {
-	pod := func(ns string) *corev1.Pod { return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p"}} }
+	pod := func(ns string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p"}}
+	}
 	tests := []struct {
 		name string
 		// event reaches the handler between the first and the second read.
