@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -30,6 +32,12 @@ func (m muxRegistrar) Register(path string, hook http.Handler) { m.mux.Handle(pa
 // with a fresh metrics registry.
 func newServer(t testing.TB) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
+	return newLoggingServer(t, logr.Discard())
+}
+
+// newLoggingServer is newServer writing its log to log.
+func newLoggingServer(t testing.TB, log logr.Logger) (*httptest.Server, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	metrics, err := webhook.NewMetrics(reg)
 	if err != nil {
@@ -39,7 +47,7 @@ func newServer(t testing.TB) (*httptest.Server, *prometheus.Registry) {
 	webhook.Register(muxRegistrar{mux}, webhook.Handlers{
 		webhook.ValidateSidecarsPath: &webhook.SidecarValidator{},
 		webhook.MutateSidecarsPath:   &webhook.SidecarDefaulter{},
-	}, metrics, logr.Discard())
+	}, metrics, log)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv, reg
@@ -88,6 +96,47 @@ func post(t testing.TB, srv *httptest.Server, path, contentType string, body []b
 		t.Fatalf("the AdmissionReview has no response: %s", data)
 	}
 	return reply
+}
+
+// Every decision is one log line that names the request, whichever logger
+// the server was given.
+func TestHTTPLogsOneLinePerDecision(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, args)
+	}, funcr.Options{})
+	srv, _ := newLoggingServer(t, log)
+	body := reviewBody(t, admissionv1.Create, referenceExample(t, "ratings.yaml"))
+	if reply := post(t, srv, webhook.ValidateSidecarsPath, "application/json", body); !reply.Response.Allowed {
+		t.Fatalf("ratings denied: %+v", reply.Response.Result)
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var decisions []string
+	for _, l := range lines {
+		if strings.Contains(l, `"msg"="admission decision"`) {
+			decisions = append(decisions, l)
+		}
+	}
+	if len(decisions) != 1 {
+		t.Fatalf("%d decision lines, want 1:\n%s", len(decisions), strings.Join(lines, "\n"))
+	}
+	for _, want := range []string{
+		`"webhook"="/validate/sidecars"`, fmt.Sprintf(`"uid"=%q`, review.Request.UID), `"operation"="CREATE"`, `"kind"="Sidecar"`,
+		fmt.Sprintf(`"namespace"=%q`, review.Request.Namespace), fmt.Sprintf(`"name"=%q`, review.Request.Name),
+		`"dryRun"=false`, `"result"="allowed"`, `"decidedBy"="local"`,
+	} {
+		if !strings.Contains(decisions[0], want) {
+			t.Errorf("the decision line lacks %s:\n%s", want, decisions[0])
+		}
+	}
 }
 
 func TestHTTPRejectsOtherMethods(t *testing.T) {

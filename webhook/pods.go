@@ -90,7 +90,7 @@ func (a *PodAnnotator) Handle(ctx context.Context, req admission.Request) admiss
 		// Never block a pod on our own readiness. Owned annotations the pod
 		// brought are still dropped: a value under these keys must always
 		// come from this webhook. The reconciler fills them in later.
-		logr.FromContextOrDiscard(ctx).Info("pod admitted unannotated: cluster view not ready", "error", viewErr.Error())
+		logr.FromContextOrDiscard(ctx).Info("pod admitted unannotated: cluster view not ready", requestValues(req, "error", viewErr.Error())...)
 		return annotationPatch(hasMetadata, meta.Annotations, nil).WithWarnings(WarningViewNotReady)
 	}
 

@@ -33,17 +33,22 @@ func Register(srv Registrar, handlers Handlers, metrics *Metrics, log logr.Logge
 		hook := &admission.Webhook{
 			Handler: &instrumented{path: path, inner: h, metrics: metrics},
 		}
-		hook.LogConstructor = func(_ logr.Logger, req *admission.Request) logr.Logger {
-			l := log.WithValues("webhook", path)
-			if req != nil {
-				l = l.WithValues("uid", req.UID, "operation", req.Operation,
-					"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
-					"user", req.UserInfo.Username, "dryRun", req.DryRun != nil && *req.DryRun)
-			}
-			return l
-		}
+		// The request's identity goes into each line as it is written
+		// (requestValues), not into the logger: WithValues encodes its
+		// fields at once, for every request, while the production logger
+		// samples most decision lines away under load.
+		pathLog := log.WithValues("webhook", path)
+		hook.LogConstructor = func(logr.Logger, *admission.Request) logr.Logger { return pathLog }
 		srv.Register(path, postOnly(hook))
 	}
+}
+
+// requestValues are the key/value pairs that identify a request in a log
+// line.
+func requestValues(req admission.Request, more ...any) []any {
+	return append([]any{"uid", req.UID, "operation", req.Operation,
+		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
+		"user", req.UserInfo.Username, "dryRun", req.DryRun != nil && *req.DryRun}, more...)
 }
 
 // postOnly answers anything but POST with 405: the API server only posts,
@@ -91,7 +96,7 @@ func (i *instrumented) Handle(ctx context.Context, req admission.Request) admiss
 	// One line per decision. Object contents (denial details quote field
 	// values) stay out of info level; they are logged at V(1).
 	log := logr.FromContextOrDiscard(ctx)
-	kv := []any{"result", result, "warnings", len(resp.Warnings), "patches", len(resp.Patches), "durationMs", float64(elapsed.Microseconds()) / 1000}
+	kv := requestValues(req, "result", result, "warnings", len(resp.Warnings), "patches", len(resp.Patches), "durationMs", float64(elapsed.Microseconds())/1000)
 	if decision.path != "" {
 		kv = append(kv, "decidedBy", decision.path)
 	}
@@ -103,7 +108,7 @@ func (i *instrumented) Handle(ctx context.Context, req admission.Request) admiss
 	}
 	log.Info("admission decision", kv...)
 	if resp.Result != nil && resp.Result.Message != "" {
-		log.V(1).Info("admission message", "message", resp.Result.Message)
+		log.V(1).Info("admission message", requestValues(req, "message", resp.Result.Message)...)
 	}
 	return resp
 }
