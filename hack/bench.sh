@@ -8,7 +8,8 @@
 #    local control plane loaded with synthetic state, the production server
 #    as child processes (one replica deciding alone, and a decision leader
 #    with a follower), every scenario next to the floor server and, for the
-#    reference's ratings Sidecar, Istio's own validation webhook.
+#    reference's ratings Sidecar, Istio's own validation webhook and the
+#    relay (the cheapest possible follower: a floor forwarding to a floor).
 # 3. Rewrites the results block (docs/performance.md) and the summary
 #    block (README.md's performance table) between their marker comments,
 #    in whichever of README.md and docs/*.md holds them.
@@ -53,7 +54,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 log "building"
 $GO build -o "$work/sidecar-webhook" ./cmd/sidecar-webhook
-(cd hack/loadbench && for cmd in loadbench floor istio-validation; do $GO build -o "$work/$cmd" ./cmd/$cmd; done)
+(cd hack/loadbench && for cmd in loadbench floor istio-validation relay; do $GO build -o "$work/$cmd" ./cmd/$cmd; done)
 
 if [[ $RUN_LOAD == 1 ]]; then
   for tool in kube-apiserver etcd; do
@@ -87,7 +88,7 @@ if [[ $RUN_LOAD == 1 ]]; then
   [[ -n ${BENCH_STATE_DIR:-} ]] && extra+=(--state-dir "$BENCH_STATE_DIR")
   for kv in ${BENCH_SERVER_ENV:-}; do extra+=(--server-env "$kv"); done
   "$work/loadbench" --state "$STATE" --duration "$DURATION" --concurrency "$CONCURRENCY" \
-    --server-bin "$work/sidecar-webhook" --floor-bin "$work/floor" --istio-bin "$work/istio-validation" \
+    --server-bin "$work/sidecar-webhook" --floor-bin "$work/floor" --istio-bin "$work/istio-validation" --relay-bin "$work/relay" \
     --ratings validation/testdata/reference/ratings.yaml "${extra[@]}" \
     --out "$work/results.json" --markdown "$work/load.md" --summary "$work/summary.md" | tee "$work/load.txt"
 fi
@@ -128,7 +129,7 @@ gobench_table() {
     echo
     echo "### Load benchmark"
     echo
-    echo "Each row: one server answering a scenario's reviews, next to the floor (\`hack/loadbench/cmd/floor\`: the review decoded by the same HTTPS server and admission path, \"allowed\" answered) with the same request bodies; a scenario's servers are measured in alternation (five turns each, so that background load weighs on all alike). Servers: \`alone\`, one replica with leader election off (an admitted Sidecar is confirmed by a direct read); \`leader\` and \`follower\`, two replicas with leader election on (the follower forwards Sidecar decisions to the leader); \`istio\`, Istio's validation webhook (\`pkg/webhooks/validation/server\`, served as istiod serves it). HTTP/2 over one kept-alive TLS connection per server; latency is per request, percentiles are exact."
+    echo "Each row: one server answering a scenario's reviews, next to the floor (\`hack/loadbench/cmd/floor\`: the review decoded by the same HTTPS server and admission path, \"allowed\" answered) with the same request bodies; a scenario's servers are measured in alternation (five turns each, so that background load weighs on all alike). Servers: \`alone\`, one replica with leader election off (an admitted Sidecar is confirmed by a direct read); \`leader\` and \`follower\`, two replicas with leader election on (the follower forwards Sidecar decisions to the leader); \`istio\`, Istio's validation webhook (\`pkg/webhooks/validation/server\`, served as istiod serves it); \`relay\`, the cheapest possible follower (\`hack/loadbench/cmd/relay\`: the floor's admission path forwarding each review, as the follower forwards, to a second floor; ratings scenario only). HTTP/2 over one kept-alive TLS connection per server; latency is per request, percentiles are exact."
     echo
     cat "$work/load.md"
   fi

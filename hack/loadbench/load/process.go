@@ -19,7 +19,8 @@ import (
 
 // ServerProcess is a server under test running as a child process, so its
 // CPU and memory are its own: sidecar-webhook serve (StartServe), or a
-// reference server (StartReference: the floor, Istio's validation webhook).
+// reference server (StartReference: the floor, Istio's validation webhook,
+// the relay).
 type ServerProcess struct {
 	Name string
 	Cmd  *exec.Cmd
@@ -120,14 +121,15 @@ func StartServe(opts ServeOptions) (*ServerProcess, error) {
 }
 
 // StartReference starts a reference server (the floor, Istio's validation
-// webhook): binary --cert-dir certDir --port PORT.
-func StartReference(name, binary, certDir, logPath string) (*ServerProcess, error) {
+// webhook, the relay): binary --cert-dir certDir --port PORT, then extra.
+func StartReference(name, binary, certDir, logPath string, extra ...string) (*ServerProcess, error) {
 	ports, err := freePorts(1)
 	if err != nil {
 		return nil, err
 	}
 	s := &ServerProcess{Name: name, Port: ports[0]}
-	return s, s.start(binary, []string{"--cert-dir", certDir, "--port", strconv.Itoa(s.Port)}, nil, logPath)
+	args := append([]string{"--cert-dir", certDir, "--port", strconv.Itoa(s.Port)}, extra...)
+	return s, s.start(binary, args, nil, logPath)
 }
 
 func (s *ServerProcess) start(binary string, args, env []string, logPath string) error {

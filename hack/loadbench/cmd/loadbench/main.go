@@ -10,7 +10,12 @@
 //     the follower forwards Sidecar decisions to the leader;
 //   - floor: the project's admission path with nothing behind it
 //     (cmd/floor);
-//   - istio: Istio's own validation webhook (cmd/istio-validation).
+//   - istio: Istio's own validation webhook (cmd/istio-validation);
+//   - relay: the cheapest possible follower (cmd/relay): the floor's
+//     admission path forwarding every review, as a follower forwards to
+//     the leader, to a second floor process that does no work; started
+//     for the ratings scenario only, when --relay-bin is set. Its
+//     requests/s bound what any follower can reach on the machine.
 //
 // Then, for each scenario and concurrency, it sends the same reviews to
 // each of the scenario's servers in alternating turns, over HTTP/2 with a
@@ -19,7 +24,7 @@
 // loading the state is not slowed by them. The replicas run with
 // --reconcile-pods=false and --audit-interval=0: admission only.
 //
-//	go run ./cmd/loadbench --server-bin ../../bin/sidecar-webhook --floor-bin FLOOR --istio-bin ISTIO --state both
+//	go run ./cmd/loadbench --server-bin ../../bin/sidecar-webhook --floor-bin FLOOR --istio-bin ISTIO --relay-bin RELAY --state both
 package main
 
 import (
@@ -42,6 +47,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sidecar-webhook/sidecar-webhook/certs"
 	"github.com/sidecar-webhook/sidecar-webhook/clusterview/informer"
 	"github.com/sidecar-webhook/sidecar-webhook/hack/loadbench/load"
 	"github.com/sidecar-webhook/sidecar-webhook/test/benchdata"
@@ -55,7 +61,12 @@ const (
 	targetLeader   = "leader"
 	targetFollower = "follower"
 	targetIstio    = "istio"
+	targetRelay    = "relay"
 )
+
+// relayTargetName is the second floor process, the relay's target (not
+// measured on its own).
+const relayTargetName = "relay-target"
 
 // Paths of the reference servers (cmd/floor, cmd/istio-validation).
 const (
@@ -85,6 +96,7 @@ type options struct {
 	serverBin   string
 	floorBin    string
 	istioBin    string
+	relayBin    string
 	reference   string
 	assets      string
 	stateDir    string
@@ -181,6 +193,7 @@ func main() {
 	flag.StringVar(&o.serverBin, "server-bin", "bin/sidecar-webhook", "the production sidecar-webhook binary")
 	flag.StringVar(&o.floorBin, "floor-bin", "", "the floor server (go build ./cmd/floor)")
 	flag.StringVar(&o.istioBin, "istio-bin", "", "Istio's validation webhook (go build ./cmd/istio-validation); needed by "+ratingsScenario)
+	flag.StringVar(&o.relayBin, "relay-bin", "", "the relay, the cheapest possible follower (go build ./cmd/relay); measured in "+ratingsScenario+" when set")
 	flag.StringVar(&o.reference, "ratings", "validation/testdata/reference/ratings.yaml", "the reference's ratings Sidecar (YAML), for "+ratingsScenario)
 	flag.StringVar(&o.assets, "assets", "", "directory with etcd and kube-apiserver (default: ./bin or $KUBEBUILDER_ASSETS)")
 	flag.StringVar(&o.stateDir, "state-dir", "", "keep each control plane's data here (<dir>/<state>) and reuse a loaded state next time; default: a temporary directory")
@@ -219,7 +232,7 @@ func main() {
 	for _, s := range strings.Split(scenarioFlag, ",") {
 		o.scenarios[strings.TrimSpace(s)] = true
 	}
-	for _, p := range []*string{&o.serverBin, &o.floorBin, &o.istioBin} {
+	for _, p := range []*string{&o.serverBin, &o.floorBin, &o.istioBin, &o.relayBin} {
 		if *p == "" {
 			continue
 		}
@@ -299,6 +312,9 @@ func loadAvg() string {
 // servers are the processes of one state.
 type servers struct {
 	floor, alone, istio *load.ServerProcess
+	// relay forwards to relayTarget, a second floor (ratings scenario
+	// only, with --relay-bin).
+	relay, relayTarget *load.ServerProcess
 	// leader and follower are the two replicas with leader election on,
 	// once it is known which one leads.
 	leader, follower *load.ServerProcess
@@ -320,6 +336,8 @@ func (s *servers) url(target, path string) string {
 		p, path = s.floor, floorPath
 	case targetIstio:
 		p, path = s.istio, istioPath
+	case targetRelay:
+		p, path = s.relay, floorPath
 	case targetAlone:
 		p = s.alone
 	case targetLeader:
@@ -468,8 +486,8 @@ func startServers(ctx context.Context, o options, cluster *controlPlane, certDir
 		}
 		return p, err
 	}
-	reference := func(name, bin string) (*load.ServerProcess, error) {
-		p, err := load.StartReference(name, bin, certDir, filepath.Join(workDir, name+".log"))
+	reference := func(name, bin string, extra ...string) (*load.ServerProcess, error) {
+		p, err := load.StartReference(name, bin, certDir, filepath.Join(workDir, name+".log"), extra...)
 		if err == nil {
 			s.all = append(s.all, p)
 		}
@@ -481,6 +499,20 @@ func startServers(ctx context.Context, o options, cluster *controlPlane, certDir
 	}
 	if o.istioBin != "" {
 		if s.istio, err = reference(targetIstio, o.istioBin); err != nil {
+			return s, err
+		}
+	}
+	if relayed(o) {
+		// The relay's target is a leader that does no work: a floor of
+		// its own, so that the measured floor serves nothing else. The
+		// relay checks its certificate as a follower checks the
+		// leader's: against the CA file, for the Service's name.
+		if s.relayTarget, err = reference(relayTargetName, o.floorBin); err != nil {
+			return s, err
+		}
+		if s.relay, err = reference(targetRelay, o.relayBin,
+			"--target", "https://127.0.0.1:"+strconv.Itoa(s.relayTarget.Port)+floorPath,
+			"--ca-file", filepath.Join(certDir, certs.CAFile), "--server-name", deciderServerName); err != nil {
 			return s, err
 		}
 	}
@@ -501,6 +533,10 @@ func startServers(ctx context.Context, o options, cluster *controlPlane, certDir
 	}
 	return s, nil
 }
+
+// relayed says whether the relay is started and measured: in the ratings
+// scenario, with --relay-bin.
+func relayed(o options) bool { return o.relayBin != "" && o.scenarios[ratingsScenario] }
 
 func logTail(path string) string {
 	b, _ := os.ReadFile(path)
@@ -583,7 +619,11 @@ func scenariosFor(o options, st benchdata.State) ([]scenario, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.reference, err)
 		}
-		all = append(all, scenario{sc, []string{targetFloor, targetIstio, targetAlone, targetLeader, targetFollower}})
+		targets := []string{targetFloor, targetIstio, targetAlone, targetLeader, targetFollower}
+		if relayed(o) {
+			targets = []string{targetFloor, targetIstio, targetRelay, targetAlone, targetLeader, targetFollower}
+		}
+		all = append(all, scenario{sc, targets})
 	}
 	var out []scenario
 	for _, sc := range all {
@@ -599,9 +639,9 @@ func measure(ctx context.Context, o options, st benchdata.State, srv *servers, c
 	targets := make([]load.Target, len(sc.targets))
 	for i, name := range sc.targets {
 		expect := sc.Expect
-		if name == targetFloor || name == targetIstio {
+		if name == targetFloor || name == targetIstio || name == targetRelay {
 			// The references are held to the same HTTP checks; they
-			// answer allowed.
+			// answer allowed (the relay, its target floor's answer).
 			expect = benchdata.Expect{Allowed: true}
 		}
 		t := &load.AdmissionTarget{Client: client, URL: srv.url(name, sc.Path), Body: sc.Body, Expect: expect}

@@ -29,6 +29,7 @@ var targetLabel = map[string]string{
 	targetLeader:   "decision leader",
 	targetFollower: "follower (forwards to the leader)",
 	targetIstio:    "Istio's validation webhook",
+	targetRelay:    "relay forwarding to a floor (the cheapest possible follower)",
 }
 
 // rows calls f for each non-floor result with the run's floor figures.
@@ -147,6 +148,13 @@ func checkTargets(r Report) []Target {
 				}
 				out = append(out, tg)
 			}
+			if x, ok := run.Get(targetRelay); ok {
+				out = append(out, Target{
+					Name:     fmt.Sprintf("%s: ratings Sidecar CREATE through a relay that forwards to a floor (the cheapest possible follower), against Istio's requests/s at c=8", name),
+					Measured: fmt.Sprintf("%.2fx (%.0f vs %.0f rps)", x.RPS/istio.RPS, x.RPS, istio.RPS),
+					Info:     true,
+				})
+			}
 		}
 		if name == benchdata.Large.Name {
 			m := s.MemoryAfter.PeakRSS
@@ -168,7 +176,7 @@ func checkTargets(r Report) []Target {
 			lf, _ := lr.Get(targetFloor)
 			for _, sx := range sr.Results {
 				lx, ok := lr.Get(sx.Target)
-				if !ok || sx.Target == targetFloor || sx.Target == targetIstio {
+				if !ok || sx.Target == targetFloor || sx.Target == targetIstio || sx.Target == targetRelay {
 					continue
 				}
 				s := sx.Result
