@@ -34,6 +34,12 @@ var topLevelFields = []string{"apiVersion", "kind", "metadata", "spec", "status"
 // message reaches a kubectl user, a GitOps log and the offline checker. The
 // object is returned only when the error list is empty.
 func Decode(raw []byte) (*Sidecar, field.ErrorList) {
+	return decode(raw, true)
+}
+
+// decode is Decode; with fill false it leaves the spec to protojson alone,
+// the way Decode worked before the fill, for the tests to compare against.
+func decode(raw []byte, fill bool) (*Sidecar, field.ErrorList) {
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -89,10 +95,18 @@ func Decode(raw []byte) (*Sidecar, field.ErrorList) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	// The shape was checked above with paths; protojson now only fills the
-	// message, first from the spec's own bytes. protojson refuses what the
-	// decode above forgave (a repeated key, invalid UTF-8): the spec is then
-	// written out again as decoded, so that the answer stays the same.
+	// The shape was checked above with paths, so the message is now set
+	// from the tree already parsed (fill.go). What the fill does not take,
+	// protojson reads, first from the spec's own bytes. protojson refuses
+	// what the decode above forgave (a repeated key, invalid UTF-8): the spec
+	// is then written out again as decoded, so that the answer stays the
+	// same.
+	if fill {
+		if fillMessage(out.Spec.ProtoReflect(), spec, 0) {
+			return out, nil
+		}
+		out.Spec.Reset()
+	}
 	if rawSpec, ok := member(raw, "spec"); ok {
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(rawSpec, &out.Spec); err == nil {
 			return out, nil

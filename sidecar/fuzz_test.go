@@ -25,23 +25,7 @@ func FuzzDecodeDefaultValidate(f *testing.F) {
 	for _, name := range names {
 		f.Add(examples[name])
 	}
-	for _, seed := range []string{
-		withSpec(`{"egress":[{"captureMode":"NONE","port":{"number":3306,"protocol":"MYSQL","name":"db"},"hosts":["*/mysql.foo.com"]}]}`),
-		withSpec(`{"egress":[{"captureMode":"NONE","bind":"","port":{"number":80},"hosts":["./*"]},{"hosts":["*/*"]}]}`),
-		withSpec(`{"egress":[{"port":{"number":0},"bind":"unix:///var/run/a.sock","hosts":["./*"]}]}`),
-		withSpec(`{"ingress":[{"port":{"number":80},"defaultEndpoint":"127.0.0.1:8080","captureMode":null}],"inboundConnectionPool":{"tcp":{"connectTimeout":"1s","maxConnections":10}}}`),
-		withSpec(`{"outboundTrafficPolicy":{"mode":"REGISTRY_ONLY","egressProxy":{"host":"proxy.example.com","port":{"number":3128}}}}`),
-		// invalid ones
-		withSpec(`{"egress":[{"hostz":["./*"]}]}`),
-		withSpec(`{"egress":[{"captureMode":"FOO","port":{"number":4294967296},"hosts":["nope"]}]}`),
-		withSpec(`{"egress":[null,{"hosts":{}}],"ingress":[{"port":{"number":-1}}]}`),
-		withSpec(`{"workloadSelector":{"labels":{}}}`),
-		withSpec(`{}`),
-		`{"spec":`,
-		`[]`,
-		`null`,
-		`{"kind":"Sidecar","metadata":{"name":1},"spec":{"egress":[{"hosts":["./*"]}]}} {}`,
-	} {
+	for _, seed := range sidecar.DecodeSeeds() {
 		f.Add([]byte(seed))
 	}
 
