@@ -34,6 +34,11 @@ var topLevelFields = []string{"apiVersion", "kind", "metadata", "spec", "status"
 // message reaches a kubectl user, a GitOps log and the offline checker. The
 // object is returned only when the error list is empty.
 func Decode(raw []byte) (*Sidecar, field.ErrorList) {
+	// The common clean object takes one pass (fast.go); the rest, and
+	// every error, take the full decode.
+	if out, ok := decodeFast(raw); ok {
+		return out, nil
+	}
 	return decode(raw, true)
 }
 

@@ -9,7 +9,8 @@ import (
 )
 
 // TestFillBenchdata replays the benchmarks' generated Sidecars through the
-// differential check of fill_test.go; every one of them must be filled.
+// differential check of fill_test.go; every one of them must be filled,
+// and taken by the fast path.
 func TestFillBenchdata(t *testing.T) {
 	n := 300
 	if testing.Short() {
@@ -20,6 +21,9 @@ func TestFillBenchdata(t *testing.T) {
 		raw := benchdata.GeneratedSidecar(fmt.Sprintf("ns-%d", i%7), fmt.Sprintf("s-%d", i), i%30)
 		if !sidecar.SameDecode(t, name, raw) {
 			t.Errorf("%s: not filled", name)
+		}
+		if !sidecar.FastAccepts(raw) {
+			t.Errorf("%s: not taken by the fast path", name)
 		}
 	}
 }

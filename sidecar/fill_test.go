@@ -195,6 +195,9 @@ func decodeInputs(t testing.TB) map[string][]byte {
 	for i, s := range fillCases() {
 		out[fmt.Sprintf("case/%d", i)] = []byte(s)
 	}
+	for i, c := range fastCases() {
+		out[fmt.Sprintf("fast/%d", i)] = []byte(c.raw)
+	}
 	return out
 }
 
@@ -206,10 +209,12 @@ func SameDecode(t *testing.T, name string, raw []byte) (filled bool) {
 }
 
 // sameDecode reports, as a test error, any difference between Decode and
-// the protojson-only decode, and checks the fill against protojson on the
-// spec alone. It returns whether the fill was taken.
+// the protojson-only decode, checks the fast path against the latter
+// (fastAgrees) and the fill against protojson on the spec alone. It
+// returns whether the fill was taken.
 func sameDecode(t *testing.T, name string, raw []byte) (filled bool) {
 	t.Helper()
+	fastAgrees(t, name, raw)
 	got, gotErrs := decode(raw, true)
 	want, wantErrs := decode(raw, false)
 	if !reflect.DeepEqual(gotErrs, wantErrs) {
@@ -283,17 +288,35 @@ func checkFill(t *testing.T, name string, md protoreflect.MessageDescriptor, spe
 func TestFillMatchesProtojson(t *testing.T) {
 	inputs := decodeInputs(t)
 	filled := 0
+	fast := map[string][2]int{} // by group: taken by the fast path, inputs
 	for name, raw := range inputs {
 		if sameDecode(t, name, raw) {
 			filled++
 		}
+		group := strings.SplitN(name, "/", 2)[0]
+		if strings.Contains(name, "reference") {
+			group = "reference"
+		}
+		n := fast[group]
+		if FastAccepts(raw) {
+			n[0]++
+		}
+		n[1]++
+		fast[group] = n
 	}
 	t.Logf("%d inputs, %d filled without protojson", len(inputs), filled)
-	// The fill must actually be taken: every reference example is filled.
+	for group, n := range fast {
+		t.Logf("%s: %d of %d taken by the fast path", group, n[0], n[1])
+	}
+	// The fill and the fast path must actually be taken: every reference
+	// example is filled, and read by the fast path.
 	for name, raw := range inputs {
 		if strings.Contains(name, "reference") {
 			if !fillAgainstProtojson(t, name, raw) {
 				t.Errorf("%s: not filled", name)
+			}
+			if !FastAccepts(raw) {
+				t.Errorf("%s: not taken by the fast path", name)
 			}
 		}
 	}
@@ -306,7 +329,7 @@ func TestFillGenerated(t *testing.T) {
 	}
 	r := rand.New(rand.NewSource(1))
 	md := (&networkingv1alpha3.Sidecar{}).ProtoReflect().Descriptor()
-	filled := 0
+	filled, fast := 0, 0
 	for i := range n {
 		var b bytes.Buffer
 		g := generator{r: r, b: &b}
@@ -315,8 +338,11 @@ func TestFillGenerated(t *testing.T) {
 		if sameDecode(t, fmt.Sprintf("random/%d", i), raw) {
 			filled++
 		}
+		if FastAccepts(raw) {
+			fast++
+		}
 	}
-	t.Logf("%d random Sidecars, %d filled without protojson", n, filled)
+	t.Logf("%d random Sidecars, %d filled without protojson, %d taken by the fast path", n, filled, fast)
 	if filled < n/4 {
 		t.Errorf("only %d of %d random Sidecars were filled: the generator makes too few valid ones", filled, n)
 	}
@@ -326,27 +352,12 @@ func TestFillGenerated(t *testing.T) {
 // Sidecar has no oneof, float, 64-bit integer, bytes or non-string map key,
 // and the fill must agree with protojson on those too.
 func TestFillOtherMessages(t *testing.T) {
-	names := []protoreflect.FullName{
-		"istio.networking.v1alpha3.DestinationRule",
-		"istio.networking.v1alpha3.VirtualService",
-		"istio.networking.v1alpha3.EnvoyFilter",
-		"istio.networking.v1alpha3.ServiceEntry",
-		"istio.networking.v1alpha3.Gateway",
-		"istio.networking.v1alpha3.WorkloadGroup",
-		"istio.security.v1beta1.PeerAuthentication",
-		"istio.security.v1beta1.AuthorizationPolicy",
-		"istio.telemetry.v1alpha1.Telemetry",
-		"istio.extensions.v1alpha1.WasmPlugin",
-		"istio.mesh.v1alpha1.MeshNetworks",
-		"istio.meta.v1alpha1.IstioStatus",
-		"google.api.Publishing",
-	}
 	n := 400
 	if testing.Short() {
 		n = 100
 	}
 	r := rand.New(rand.NewSource(2))
-	for _, name := range names {
+	for _, name := range otherMessages() {
 		mt, err := protoregistry.GlobalTypes.FindMessageByName(name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -372,6 +383,26 @@ func TestFillOtherMessages(t *testing.T) {
 		if filled == 0 {
 			t.Errorf("%s: none filled", name)
 		}
+	}
+}
+
+// otherMessages are the messages beside the Sidecar that the fill's and
+// the fast path's tests run on.
+func otherMessages() []protoreflect.FullName {
+	return []protoreflect.FullName{
+		"istio.networking.v1alpha3.DestinationRule",
+		"istio.networking.v1alpha3.VirtualService",
+		"istio.networking.v1alpha3.EnvoyFilter",
+		"istio.networking.v1alpha3.ServiceEntry",
+		"istio.networking.v1alpha3.Gateway",
+		"istio.networking.v1alpha3.WorkloadGroup",
+		"istio.security.v1beta1.PeerAuthentication",
+		"istio.security.v1beta1.AuthorizationPolicy",
+		"istio.telemetry.v1alpha1.Telemetry",
+		"istio.extensions.v1alpha1.WasmPlugin",
+		"istio.mesh.v1alpha1.MeshNetworks",
+		"istio.meta.v1alpha1.IstioStatus",
+		"google.api.Publishing",
 	}
 }
 
