@@ -80,12 +80,24 @@ func decodeFast(raw []byte) (*Sidecar, bool) {
 	if !ok || s.pos != len(s.data) || !hasSpec {
 		return nil, false
 	}
-	if metadata != nil {
+	switch {
+	case metadata != nil && s.metadataAsTree:
+		// managedFields' fieldsV1 keeps raw JSON, which decode takes from
+		// the metadata as it writes it out again: read the metadata exactly
+		// as decode does. The API server sets managedFields on every write,
+		// so this is the common case behind it.
+		var tree any
+		dec := json.NewDecoder(bytes.NewReader(metadata))
+		dec.UseNumber()
+		if dec.Decode(&tree) != nil || len(decodeMetadata(tree, &out.ObjectMeta)) > 0 {
+			return nil, false
+		}
+	case metadata != nil:
 		// decode writes the parsed metadata out again and reads that;
 		// without duplicate keys, invalid UTF-8, lone surrogates or fields
-		// kept as raw JSON (managedFields), and with every field name
-		// spelled exactly (encoding/json also matches other cases), the
-		// bytes as sent read the same.
+		// kept as raw JSON, and with every field name spelled exactly
+		// (encoding/json also matches other cases), the bytes as sent read
+		// the same.
 		dec := json.NewDecoder(bytes.NewReader(metadata))
 		dec.DisallowUnknownFields()
 		if dec.Decode(&out.ObjectMeta) != nil {
@@ -114,10 +126,10 @@ func topLevelField(key []byte) uint8 {
 
 // objectMetaField returns a bit for each field of metav1.ObjectMeta the
 // fast path takes, by its exact JSON name, and 0 for the others.
-// managedFields is left out: its fieldsV1 keeps the raw JSON, which differs
-// between the bytes as sent and decode's re-written metadata.
 func objectMetaField(key []byte) uint32 {
 	switch string(key) {
+	case "managedFields":
+		return 1 << 14
 	case "name":
 		return 1 << 0
 	case "generateName":
@@ -179,6 +191,9 @@ type fastScanner struct {
 	buf []byte
 	// keys are the keys of the objects being skipped, innermost last.
 	keys [][]byte
+	// metadataAsTree: the metadata holds managedFields, whose raw JSON
+	// only decode's own reading of the metadata reproduces.
+	metadataAsTree bool
 }
 
 func (s *fastScanner) skipSpace() {
@@ -516,6 +531,9 @@ func (s *fastScanner) metadata() bool {
 			return false
 		}
 		seen |= bit
+		if string(key) == "managedFields" {
+			s.metadataAsTree = true
+		}
 		if string(key) != "ownerReferences" || s.peek() != '[' {
 			return s.skipValue(1)
 		}

@@ -161,7 +161,13 @@ func fastCases() []struct {
 		spec(`{"egress":[{"hosts":["./*",null]}]}`, false),
 		spec(`{"workloadSelector":{"labels":{"app":null}}}`, false),
 		// declined: metadata beyond the exact fields
-		meta(`{"name":"s","managedFields":[{"manager":"kubectl","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{ },"f:metadata":{}}}]}`, false),
+		// The API server sets managedFields on every write; fieldsV1 is
+		// kept as raw JSON, which decode re-writes (key order, spacing).
+		meta(`{"name":"s","managedFields":[{"manager":"kubectl","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{ },"f:metadata":{}}}]}`, true),
+		meta(`{"name":"s","managedFields":[{"manager":"kubectl","operation":"Apply","apiVersion":"networking.istio.io/v1","time":"2026-12-01T10:00:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:egress":{}},"f:metadata":{"f:annotations":{".":{},"f:note":{}}}}}],"annotations":{"note":"<b>&</b>"}}`, true),
+		meta(`{"name":"s","managedFields":[{"manager":"kubectl","Operation":"Apply"}]}`, true),
+		meta(`{"name":"s","managedFields":[{"manager":"kubectl","bogus":1}]}`, false),
+		meta(`{"name":"s","managedFields":{}}`, false),
 		meta(`{"Name":"s"}`, false),
 		meta(`{"name":"s","unknown":1}`, false),
 		meta(`{"ownerReferences":[{"Name":"o"}]}`, false),

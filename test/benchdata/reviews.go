@@ -68,8 +68,9 @@ func AdmittedSidecar(s State, validatePath string) *Scenario {
 		}}
 	for i := range s.Namespaces {
 		ns := NamespaceName(i)
-		obj := fmt.Sprintf(`{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":"%[2]s","namespace":"%[1]s","uid":"%[3]s","creationTimestamp":null,"generation":1},`+
-			`"spec":{"workloadSelector":{"labels":{"app":"%[2]s"}},"egress":[{"hosts":["./*","istio-system/*"]}],"outboundTrafficPolicy":{"mode":"REGISTRY_ONLY"}}}`, ns, phName, phUID)
+		obj := fmt.Sprintf(`{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":"%[2]s","namespace":"%[1]s","uid":"%[3]s","creationTimestamp":null,"generation":1,"managedFields":%[4]s},`+
+			`"spec":{"workloadSelector":{"labels":{"app":"%[2]s"}},"egress":[{"hosts":["./*","istio-system/*"]}],"outboundTrafficPolicy":{"mode":"REGISTRY_ONLY"}}}`,
+			ns, phName, phUID, managedFields(`{"f:egress":{},"f:outboundTrafficPolicy":{".":{},"f:mode":{}},"f:workloadSelector":{".":{},"f:labels":{".":{},"f:app":{}}}}`))
 		sc.bodies = append(sc.bodies, NewTemplate(Review(phUID, "networking.istio.io", "v1", "Sidecar", "sidecars", ns, phName, []byte(obj)), phUID, phName))
 	}
 	return sc
@@ -82,8 +83,9 @@ func DeniedSidecar(s State, validatePath string) *Scenario {
 		name: func(seq int64, _ int) string { return "lb-deny-" + strconv.FormatInt(seq, 10) }}
 	for i := range s.Namespaces {
 		ns := NamespaceName(i)
-		obj := fmt.Sprintf(`{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":"%[2]s","namespace":"%[1]s","uid":"%[3]s","creationTimestamp":null,"generation":1},`+
-			`"spec":{"workloadSelector":{"labels":{"app":"%[4]s"}},"egress":[{"hosts":["./*","istio-system/*"]}]}}`, ns, phName, phUID, AppName(0))
+		obj := fmt.Sprintf(`{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":"%[2]s","namespace":"%[1]s","uid":"%[3]s","creationTimestamp":null,"generation":1,"managedFields":%[5]s},`+
+			`"spec":{"workloadSelector":{"labels":{"app":"%[4]s"}},"egress":[{"hosts":["./*","istio-system/*"]}]}}`,
+			ns, phName, phUID, AppName(0), managedFields(`{"f:egress":{},"f:workloadSelector":{".":{},"f:labels":{".":{},"f:app":{}}}}`))
 		sc.bodies = append(sc.bodies, NewTemplate(Review(phUID, "networking.istio.io", "v1", "Sidecar", "sidecars", ns, phName, []byte(obj)), phUID, phName))
 	}
 	return sc
@@ -129,6 +131,7 @@ func ExampleSidecar(s State, name string, example []byte, validatePath string) (
 		ns := NamespaceName(i)
 		meta["namespace"] = ns
 		meta["uid"] = phUID
+		meta["managedFields"] = json.RawMessage(managedFields(specFields(obj["spec"])))
 		raw, err := json.Marshal(obj)
 		if err != nil {
 			return nil, err
@@ -136,6 +139,29 @@ func ExampleSidecar(s State, name string, example []byte, validatePath string) (
 		sc.bodies = append(sc.bodies, NewTemplate(Review(phUID, group, version, "Sidecar", "sidecars", ns, objName, raw), phUID))
 	}
 	return sc, nil
+}
+
+// managedFields is the field manager's record that the API server adds to
+// every object it writes before admission (here as kubectl create leaves
+// it), with spec's fields (FieldsV1 JSON): the webhook decodes it too.
+func managedFields(spec string) string {
+	return `[{"manager":"kubectl-create","operation":"Update","apiVersion":"networking.istio.io/v1","time":"2026-01-01T00:00:00Z",` +
+		`"fieldsType":"FieldsV1","fieldsV1":{"f:spec":` + spec + `}}]`
+}
+
+// specFields is the FieldsV1 of a spec's top-level fields, as set.
+func specFields(spec any) string {
+	fields := map[string]any{}
+	if m, ok := spec.(map[string]any); ok {
+		for k := range m {
+			fields["f:"+k] = map[string]any{}
+		}
+	}
+	b, err := json.Marshal(fields)
+	if err != nil {
+		panic(err) // only maps of strings above
+	}
+	return string(b)
 }
 
 // podJSON: %[1]s namespace, %[2]s name, %[3]s uid, %[4]s app.
