@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The fast path reads the common clean Sidecar in one pass over its bytes:
@@ -82,10 +83,8 @@ func decodeFast(raw []byte) (*Sidecar, bool) {
 	}
 	switch {
 	case metadata != nil && s.metadataAsTree:
-		// managedFields' fieldsV1 keeps raw JSON, which decode takes from
-		// the metadata as it writes it out again: read the metadata exactly
-		// as decode does. The API server sets managedFields on every write,
-		// so this is the common case behind it.
+		// managedFields in a form the fast path does not check: read the
+		// metadata exactly as decode does.
 		var tree any
 		dec := json.NewDecoder(bytes.NewReader(metadata))
 		dec.UseNumber()
@@ -100,11 +99,37 @@ func decodeFast(raw []byte) (*Sidecar, bool) {
 		// the same.
 		dec := json.NewDecoder(bytes.NewReader(metadata))
 		dec.DisallowUnknownFields()
-		if dec.Decode(&out.ObjectMeta) != nil {
+		if dec.Decode(&out.ObjectMeta) != nil || !normalizeFieldsV1(out.ObjectMeta.ManagedFields) {
 			return nil, false
 		}
 	}
 	return out, true
+}
+
+// normalizeFieldsV1 makes each managedFields entry's fieldsV1, which keeps
+// the raw JSON it was read from, what decode's reading gives: decode writes
+// the parsed metadata out again (keys sorted, no spaces, HTML characters
+// escaped) and reads that. The API server sets managedFields on every
+// write, so this is the common case behind it.
+func normalizeFieldsV1(entries []metav1.ManagedFieldsEntry) bool {
+	for i := range entries {
+		f := entries[i].FieldsV1
+		if f == nil || f.Raw == nil {
+			continue
+		}
+		var tree any
+		dec := json.NewDecoder(bytes.NewReader(f.Raw))
+		dec.UseNumber()
+		if dec.Decode(&tree) != nil {
+			return false
+		}
+		raw, err := json.Marshal(tree)
+		if err != nil {
+			return false
+		}
+		f.Raw = raw
+	}
+	return true
 }
 
 // topLevelField returns a bit for each member decode knows, 0 for others.
@@ -191,8 +216,8 @@ type fastScanner struct {
 	buf []byte
 	// keys are the keys of the objects being skipped, innermost last.
 	keys [][]byte
-	// metadataAsTree: the metadata holds managedFields, whose raw JSON
-	// only decode's own reading of the metadata reproduces.
+	// metadataAsTree: the metadata holds managedFields in a form only
+	// decode's own reading of the metadata is sure to reproduce.
 	metadataAsTree bool
 }
 
@@ -532,7 +557,7 @@ func (s *fastScanner) metadata() bool {
 		}
 		seen |= bit
 		if string(key) == "managedFields" {
-			s.metadataAsTree = true
+			return s.managedFields()
 		}
 		if string(key) != "ownerReferences" || s.peek() != '[' {
 			return s.skipValue(1)
@@ -550,6 +575,53 @@ func (s *fastScanner) metadata() bool {
 			})
 		})
 	})
+}
+
+// managedFields reads metadata.managedFields. Entries whose field names
+// are all exact and distinct are decoded from the bytes as sent (their
+// fieldsV1 normalized afterwards); anything else sends the whole metadata
+// through decode's own reading (metadataAsTree).
+func (s *fastScanner) managedFields() bool {
+	if s.peek() != '[' {
+		s.metadataAsTree = true
+		return s.skipValue(1)
+	}
+	return s.array(func() bool {
+		if s.peek() != '{' {
+			s.metadataAsTree = true
+			return s.skipValue(2)
+		}
+		var seen uint32
+		return s.object(func(key []byte, escaped bool) bool {
+			bit := managedFieldsEntryField(key)
+			if escaped || bit == 0 || seen&bit != 0 {
+				s.metadataAsTree = true
+			}
+			seen |= bit
+			return s.skipValue(3)
+		})
+	})
+}
+
+// managedFieldsEntryField is objectMetaField for metav1.ManagedFieldsEntry.
+func managedFieldsEntryField(key []byte) uint32 {
+	switch string(key) {
+	case "manager":
+		return 1 << 0
+	case "operation":
+		return 1 << 1
+	case "apiVersion":
+		return 1 << 2
+	case "time":
+		return 1 << 3
+	case "fieldsType":
+		return 1 << 4
+	case "fieldsV1":
+		return 1 << 5
+	case "subresource":
+		return 1 << 6
+	}
+	return 0
 }
 
 // message reads an object into m, as checkMessage and fillMessage would
