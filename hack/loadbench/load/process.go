@@ -7,10 +7,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,24 +59,55 @@ type ServeOptions struct {
 	Env []string
 }
 
-// FreePort returns a loopback TCP port nobody listens on right now.
+// FreePort returns a TCP port nobody listens on right now, below the
+// kernel's ephemeral range: a port the kernel hands out (as port 0 would)
+// can be taken again by any outbound connection before the server binds it,
+// and in the large state the replicas open many to the API server.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	low, high := 20000, ephemeralLow()
+	if high-low < 1000 {
+		low = high - 1000
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	for range 200 {
+		port := low + rand.IntN(high-low)
+		// The servers listen on every address, as serve does.
+		if l, err := net.Listen("tcp", ":"+strconv.Itoa(port)); err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no free TCP port found between %d and %d", low, high)
 }
 
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(fields[0])
+	if err != nil || n <= 1024 {
+		return 32768
+	}
+	return n
+}
+
+// freePorts returns n distinct free ports.
 func freePorts(n int) ([]int, error) {
-	ports := make([]int, n)
-	for i := range ports {
+	ports := make([]int, 0, n)
+	for len(ports) < n {
 		p, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
-		ports[i] = p
+		if !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
 	}
 	return ports, nil
 }
