@@ -149,6 +149,10 @@ type StateReport struct {
 	// LeaderWarm is how long after the replicas' start the decision
 	// leader was elected and warm.
 	LeaderWarm time.Duration `json:"leaderWarmNs"`
+	// Settle is how long the machine took to quieten after that, and
+	// SettleBusy the CPU share in use when measuring began (see settle).
+	Settle     time.Duration `json:"settleNs"`
+	SettleBusy float64       `json:"settleBusy"`
 	Runs       []Run         `json:"runs"`
 	// ConfirmRead is the direct List of a namespace's Sidecars from the
 	// API server alone (what the confirming read costs).
@@ -297,6 +301,65 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
+// settleWindow and settleBusy: the machine counts as quiet once its CPUs
+// were less than settleBusy in use over settleWindow.
+const (
+	settleWindow = 3 * time.Second
+	settleBusy   = 0.25
+)
+
+// settle waits until the machine is quiet, at most max, and returns how
+// long it waited and the CPU share in use over the last window.
+func settle(ctx context.Context, max time.Duration) (time.Duration, float64) {
+	start := time.Now()
+	prevBusy, prevTotal, ok := cpuTimes()
+	busy := 1.0
+	for ok && time.Since(start) < max {
+		select {
+		case <-ctx.Done():
+			return time.Since(start), busy
+		case <-time.After(settleWindow):
+		}
+		b, t, okNow := cpuTimes()
+		if !okNow || t <= prevTotal {
+			break
+		}
+		busy = float64(b-prevBusy) / float64(t-prevTotal)
+		prevBusy, prevTotal = b, t
+		if busy < settleBusy {
+			break
+		}
+	}
+	return time.Since(start), busy
+}
+
+// cpuTimes reads the busy and total CPU time of all CPUs from /proc/stat
+// (in clock ticks); ok is false where it cannot.
+func cpuTimes() (busy, total uint64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return 0, 0, false
+	}
+	// user nice system idle iowait irq softirq steal; guest time is
+	// already counted in user and nice.
+	for i, f := range fields[1:min(len(fields), 9)] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, true
+}
+
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
@@ -429,6 +492,11 @@ func runState(ctx context.Context, o options, st benchdata.State) (StateReport, 
 	sr.LeaderWarm = time.Since(srv.leader.Started)
 	logf("[%s] %s leads Sidecar decisions and is warm (%s after its start; waited %s here)", st.Name, srv.leader.Name,
 		sr.LeaderWarm.Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
+	// The control plane and the replicas keep working for a while after
+	// they are ready (the large state's first measurement saw the floor
+	// itself at two thirds of its later requests/s): measure from quiet.
+	sr.Settle, sr.SettleBusy = settle(ctx, 90*time.Second)
+	logf("[%s] machine settled in %s (CPU %.0f%% busy over the last %s)", st.Name, sr.Settle.Round(time.Second), 100*sr.SettleBusy, settleWindow)
 	if o.profileDir != "" {
 		for name, p := range srv.replicas() {
 			if err := p.HeapProfile(filepath.Join(o.profileDir, st.Name+"-"+name+"-heap-after-sync.pprof")); err != nil {
