@@ -114,11 +114,12 @@ func decodeFast(raw []byte) (*Sidecar, bool) {
 func normalizeFieldsV1(entries []metav1.ManagedFieldsEntry) bool {
 	for i := range entries {
 		f := entries[i].FieldsV1
-		if f == nil || f.Raw == nil {
+		sent := f.GetRawBytes()
+		if sent == nil {
 			continue
 		}
 		var tree any
-		dec := json.NewDecoder(bytes.NewReader(f.Raw))
+		dec := json.NewDecoder(bytes.NewReader(sent))
 		dec.UseNumber()
 		if dec.Decode(&tree) != nil {
 			return false
@@ -127,7 +128,7 @@ func normalizeFieldsV1(entries []metav1.ManagedFieldsEntry) bool {
 		if err != nil {
 			return false
 		}
-		f.Raw = raw
+		f.SetRawBytes(raw)
 	}
 	return true
 }
