@@ -12,20 +12,15 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/prometheus/client_golang/prometheus"
-	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
-	"github.com/sidecar-webhook/sidecar-webhook/webhook"
+	"github.com/sidecar-webhook/sidecar-webhook/hack/loadbench/load"
 )
 
 // FloorPath is where the floor answers.
@@ -43,19 +38,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// serve's default logger: JSON at info level.
-	log := crzap.New(crzap.WriteTo(os.Stderr))
-	srv := crwebhook.NewServer(crwebhook.Options{
-		Host: "127.0.0.1", Port: *port, CertDir: *certDir,
-		TLSOpts: []func(*tls.Config){server.TLSOptions},
-	})
-	metrics, err := webhook.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "floor:", err)
-		os.Exit(1)
-	}
-	webhook.Register(srv, webhook.Handlers{FloorPath: floor{}}, metrics, log.WithName("admission"))
-	if err := srv.Start(ctx); err != nil {
+	if err := load.ServeAdmission(ctx, *certDir, *port, FloorPath, floor{}); err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		os.Exit(1)
 	}

@@ -30,16 +30,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/sidecar-webhook/sidecar-webhook/hack/loadbench/load"
 	"github.com/sidecar-webhook/sidecar-webhook/internal/decider"
-	"github.com/sidecar-webhook/sidecar-webhook/internal/server"
-	"github.com/sidecar-webhook/sidecar-webhook/webhook"
 )
 
 // RelayPath is where the relay answers (the floor's path: the same
@@ -148,19 +144,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// serve's default logger: JSON at info level.
-	log := crzap.New(crzap.WriteTo(os.Stderr))
-	srv := crwebhook.NewServer(crwebhook.Options{
-		Host: "127.0.0.1", Port: *port, CertDir: *certDir,
-		TLSOpts: []func(*tls.Config){server.TLSOptions},
-	})
-	metrics, err := webhook.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "relay:", err)
-		os.Exit(1)
-	}
-	webhook.Register(srv, webhook.Handlers{RelayPath: h}, metrics, log.WithName("admission"))
-	if err := srv.Start(ctx); err != nil {
+	if err := load.ServeAdmission(ctx, *certDir, *port, RelayPath, h); err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)
 		os.Exit(1)
 	}
